@@ -1,0 +1,68 @@
+"""The ASGI application: engine lifespan, health endpoints and the GraphQL router."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from gql_app import migrate, queries
+from gql_app.config import Settings, load_settings
+from gql_app.db import create_engine, create_sessionmaker, describe_error
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What the app holds for its lifetime: created at start-up, disposed at shutdown."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the engine is created when it starts and disposed when it stops."""
+    settings = settings if settings is not None else load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.resources = Resources(settings, engine, create_sessionmaker(engine))
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="gql_app", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        """The process is alive; says nothing of the database."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready when the database answers and is at the code's migration revision."""
+        resources: Resources = app.state.resources
+        head = migrate.head_revision()
+        try:
+            async with resources.engine.connect() as connection:
+                await queries.ping(connection)
+                revision = await migrate.current_revision(connection)
+        except Exception as exc:  # any failure to reach the database means "not ready"
+            reason = describe_error(exc)
+            logger.warning("readiness check failed: %s", reason)
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        if revision != head:
+            reason = f"database at migration {revision or 'none'}, code expects {head}"
+            return JSONResponse({"status": "behind", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready", "revision": revision})
+
+    return app

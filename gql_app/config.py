@@ -1,0 +1,151 @@
+"""Settings from environment variables (pydantic-settings), validated once at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gql_app.db"
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message names the environment variable."""
+
+
+class SslMode(StrEnum):
+    DISABLE = "disable"
+    REQUIRE = "require"
+    VERIFY_FULL = "verify-full"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+# libpq's sslmode values, as cloud providers put them in URLs, mapped onto ours.
+_LIBPQ_SSLMODES = {
+    "disable": SslMode.DISABLE,
+    "allow": SslMode.DISABLE,
+    "prefer": SslMode.DISABLE,
+    "require": SslMode.REQUIRE,
+    "verify-ca": SslMode.VERIFY_FULL,
+    "verify-full": SslMode.VERIFY_FULL,
+}
+# libpq query options that asyncpg does not take as connect arguments.
+_LIBPQ_ONLY_OPTIONS = frozenset(
+    {"sslmode", "sslrootcert", "sslcert", "sslkey", "application_name", "connect_timeout"}
+)
+
+
+def normalize_database_url(raw: str) -> URL:
+    """Parse a database URL, mapping `postgres://` and `postgresql://` onto asyncpg.
+
+    libpq-only query options are removed here; `parse_url_ssl` reads the TLS ones.
+    """
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise ValueError(f"not a database URL: {exc}") from None
+    backend = url.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+asyncpg")
+    elif backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use postgresql:// or sqlite://")
+    if url.get_driver_name() not in ("asyncpg", "aiosqlite"):
+        raise ValueError(f"unsupported driver {url.get_driver_name()!r}: use asyncpg or aiosqlite")
+    return url.difference_update_query(_LIBPQ_ONLY_OPTIONS)
+
+
+def parse_url_ssl(raw: str) -> tuple[SslMode | None, str | None]:
+    """The TLS mode and CA file a libpq-style URL asks for (`?sslmode=...&sslrootcert=...`)."""
+    query = make_url(raw).query
+    mode = query.get("sslmode")
+    ca = query.get("sslrootcert")
+    mode_value = mode if isinstance(mode, str) or mode is None else mode[-1]
+    ca_value = ca if isinstance(ca, str) or ca is None else ca[-1]
+    if mode_value is None:
+        return None, ca_value
+    if mode_value not in _LIBPQ_SSLMODES:
+        raise ValueError(f"unknown sslmode {mode_value!r}")
+    return _LIBPQ_SSLMODES[mode_value], ca_value
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is read from the upper-case variable of its name."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    migration_database_url: str | None = None
+
+    db_pool_size: int = Field(10, ge=1, le=1000)
+    db_max_overflow: int = Field(20, ge=0, le=1000)
+    db_pool_timeout: float = Field(30.0, gt=0)
+    db_pool_recycle: int = Field(1800, ge=-1, description="seconds; -1 never recycles")
+    db_statement_timeout_ms: int = Field(5000, ge=0)
+    db_ssl_mode: SslMode | None = None
+    db_ssl_ca: Path | None = None
+    db_echo: bool = False
+    db_pgbouncer: bool = False
+    db_connect_timeout: float = Field(5.0, gt=0)
+
+    shutdown_grace_seconds: float = Field(10.0, gt=0)
+    environment: Environment = Environment.DEVELOPMENT
+
+    @field_validator("database_url", "migration_database_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            normalize_database_url(value)
+            parse_url_ssl(value)
+        return value
+
+    @field_validator("db_ssl_ca")
+    @classmethod
+    def _ssl_ca_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {str(value)!r}")
+        return value
+
+    @cached_property
+    def url(self) -> URL:
+        """The application's database URL, on the async driver."""
+        return normalize_database_url(self.database_url)
+
+    @cached_property
+    def migration_url(self) -> URL:
+        """The owner's URL migrations run with (falls back to the application's)."""
+        return normalize_database_url(self.migration_database_url or self.database_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    def ssl_for(self, raw_url: str) -> tuple[SslMode, Path | None]:
+        """TLS mode and CA file: `DB_SSL_MODE`/`DB_SSL_CA` win over the URL's libpq options."""
+        url_mode, url_ca = parse_url_ssl(raw_url)
+        mode = self.db_ssl_mode or url_mode or SslMode.DISABLE
+        ca = self.db_ssl_ca or (Path(url_ca) if url_ca else None)
+        return mode, ca
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one message naming each variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

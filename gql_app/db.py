@@ -1,0 +1,208 @@
+"""Engines per dialect, the session factory and the per-request session lifecycle.
+
+Every dialect difference of the service lives here (DESIGN.md contract 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Table, event, pool
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
+
+from gql_app.config import Settings, SslMode
+
+APPLICATION_NAME = "gql_app"
+
+
+def _ssl_context(mode: SslMode, ca_file: str | None) -> ssl.SSLContext | None:
+    if mode is SslMode.DISABLE:
+        return None
+    context = ssl.create_default_context(cafile=ca_file)
+    if mode is SslMode.REQUIRE:
+        # libpq's "require": encrypted, but neither the certificate nor the host is checked.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _pgbouncer_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4()}__"
+
+
+def _postgres_connect_args(settings: Settings, raw_url: str) -> dict[str, Any]:
+    mode, ca_file = settings.ssl_for(raw_url)
+    args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout,
+        "server_settings": {
+            "application_name": APPLICATION_NAME,
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        },
+        "ssl": _ssl_context(mode, str(ca_file) if ca_file else None),
+    }
+    if settings.db_pgbouncer:
+        # A transaction-pooling proxy hands each transaction another server connection:
+        # no statement cache, and unique names for the statements asyncpg must prepare.
+        args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _pgbouncer_statement_name,
+        }
+    return args
+
+
+WRITE_OPTION = "gql_app_write"
+
+
+def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (savepoints work, reads are in it).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # A writer takes the write lock up front: a deferred transaction that reads first and
+    # writes later fails with "database is locked" when another writer got in between.
+    if connection.get_execution_options().get(WRITE_OPTION):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.exec_driver_sql("BEGIN")
+
+
+def create_engine(
+    settings: Settings, *, url: URL | None = None, raw_url: str | None = None, pooled: bool = True
+) -> AsyncEngine:
+    """The engine for `url` (default: the application's), configured for its dialect.
+
+    `pooled=False` gives a connection per use, for one-shot commands such as migrations.
+    """
+    url = url if url is not None else settings.url
+    raw_url = raw_url if raw_url is not None else settings.database_url
+    options: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True}
+    if not pooled:
+        options["poolclass"] = pool.NullPool
+    if url.get_backend_name() == "postgresql":
+        options["connect_args"] = _postgres_connect_args(settings, raw_url)
+        if pooled:
+            options |= {
+                "pool_size": settings.db_pool_size,
+                "max_overflow": settings.db_max_overflow,
+                "pool_timeout": settings.db_pool_timeout,
+                "pool_recycle": settings.db_pool_recycle,
+                "pool_use_lifo": True,
+            }
+    engine = sa_create_async_engine(url, **options)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def create_migration_engine(settings: Settings) -> AsyncEngine:
+    """An unpooled engine on the owner's URL (`MIGRATION_DATABASE_URL`)."""
+    raw = settings.migration_database_url or settings.database_url
+    return create_engine(settings, url=settings.migration_url, raw_url=raw, pooled=False)
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+class RequestSession:
+    """A request's one `AsyncSession` (DESIGN.md contracts 1 and 2).
+
+    Strawberry resolves sibling fields concurrently, but a session runs one statement at a
+    time: every unit of work takes the lock, runs in its own transaction, and returns the
+    connection to the pool before the next one starts.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._session = sessionmaker()
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work, committed when the block ends and rolled back if it raises.
+
+        `write=True` marks a unit that writes (on SQLite it takes the write lock at BEGIN).
+        """
+        async with self._lock, self._session.begin():
+            if write:
+                await self._session.connection(execution_options={WRITE_OPTION: True})
+            yield self._session
+
+    async def close(self) -> None:
+        await self._session.close()
+
+
+async def copy_records(
+    session: AsyncSession, table: Table, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+) -> bool:
+    """Bulk-load `records` with PostgreSQL's COPY; False (nothing done) on other dialects."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return False
+    raw = await connection.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        table.name, records=records, columns=list(columns)
+    )
+    return True
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '(\w+)'|(\w+)\.(\w+))")
+
+
+def unique_violation(exc: IntegrityError) -> str | None:
+    """The name of the unique constraint or index that `exc` violated, on either dialect."""
+    name = getattr(exc.orig.__cause__ if exc.orig else None, "constraint_name", None)
+    if isinstance(name, str):
+        return name
+    match = _SQLITE_UNIQUE.search(str(exc.orig))
+    if match is None:
+        return None
+    # SQLite names columns, not constraints; rebuild the name the naming convention gave.
+    return match[1] or f"uq_{match[2]}_{match[3]}"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line saying why the database could not be used, without SQL or driver internals."""
+    cause: BaseException = exc
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        cause = exc.orig.__cause__ or exc.orig
+    if isinstance(exc, SATimeoutError):
+        return "no database connection free within DB_POOL_TIMEOUT"
+    if isinstance(cause, ConnectionRefusedError | socket.gaierror) or (
+        isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
+    ):
+        return f"database unreachable ({cause.strerror or type(cause).__name__})"
+    if isinstance(cause, TimeoutError):
+        return "database did not answer within DB_CONNECT_TIMEOUT"
+    sqlstate = getattr(cause, "sqlstate", None)
+    if sqlstate in _SQLSTATE_MESSAGES:
+        return _SQLSTATE_MESSAGES[sqlstate]
+    first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"database error: {type(cause).__name__}" + (f": {first_line}" if first_line else "")
+
+
+_SQLSTATE_MESSAGES = {
+    "28P01": "database authentication failed (wrong password?)",
+    "28000": "database authentication failed (role not allowed?)",
+    "3D000": "database does not exist",
+    "57P03": "database is starting up or shutting down",
+    "53300": "database has too many connections",
+}

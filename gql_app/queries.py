@@ -1,0 +1,124 @@
+"""Every SQL statement of the service, parameterized (DESIGN.md contract 3).
+
+Functions take the session (or connection) and plain parameters; statements that are reused
+are built once at module level so the driver's prepared-statement cache is hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from gql_app.db import copy_records, unique_violation
+from gql_app.models import Comment, Post, User
+
+
+class UsernameTakenError(Exception):
+    """The username is already registered."""
+
+
+class EmailTakenError(Exception):
+    """The email (compared case-insensitively) is already registered."""
+
+
+USER_CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
+    "uq_users_username": UsernameTakenError,
+    "uq_users_email_lower": EmailTakenError,
+}
+
+_user_by_id = select(User).where(User.id == bindparam("id"))
+_user_by_username = select(User).where(User.username == bindparam("username"))
+_user_by_email = select(User).where(func.lower(User.email) == func.lower(bindparam("email")))
+_ping = text("SELECT 1")
+_count_users = select(func.count()).select_from(User)
+_connections_by_state = text(
+    "SELECT coalesce(state, 'unknown') AS state, count(*) AS connections"
+    " FROM pg_stat_activity WHERE application_name = :application_name"
+    " AND pid <> pg_backend_pid() GROUP BY state ORDER BY state"
+)
+_insert_user_ids = insert(User).returning(User.id, sort_by_parameter_order=True)
+_insert_post_ids = insert(Post).returning(Post.id, sort_by_parameter_order=True)
+_insert_comments = insert(Comment)
+
+
+async def ping(connection: AsyncConnection) -> None:
+    """One round trip to the database."""
+    await connection.execute(_ping)
+
+
+async def user_by_id(session: AsyncSession, user_id: int) -> User | None:
+    return (await session.execute(_user_by_id, {"id": user_id})).scalar_one_or_none()
+
+
+async def user_by_username(session: AsyncSession, username: str) -> User | None:
+    return (
+        await session.execute(_user_by_username, {"username": username})
+    ).scalar_one_or_none()
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The user with `email`, compared case-insensitively."""
+    return (await session.execute(_user_by_email, {"email": email})).scalar_one_or_none()
+
+
+async def create_user(
+    session: AsyncSession, *, username: str, email: str, password_hash: str
+) -> User:
+    """Insert a user; the unique constraints decide races (DESIGN.md contract 5).
+
+    Raises `UsernameTakenError` or `EmailTakenError`; call inside a transaction, which a
+    violation leaves usable (the insert runs in a savepoint).
+    """
+    user = User(username=username, email=email, password_hash=password_hash)
+    try:
+        async with session.begin_nested():
+            session.add(user)
+    except IntegrityError as exc:
+        error = USER_CONSTRAINT_ERRORS.get(unique_violation(exc) or "")
+        if error is None:
+            raise
+        raise error from None
+    return user
+
+
+async def count_users(session: AsyncSession) -> int:
+    return (await session.execute(_count_users)).scalar_one()
+
+
+async def connections_by_state(
+    connection: AsyncConnection, application_name: str
+) -> list[tuple[str, int]]:
+    """PostgreSQL only: the application's connections in `pg_stat_activity`, per state."""
+    result = await connection.execute(
+        _connections_by_state, {"application_name": application_name}
+    )
+    return [(row.state, row.connections) for row in result]
+
+
+async def insert_users(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Bulk insert; the new ids, in the order of `rows`."""
+    return list((await session.execute(_insert_user_ids, rows)).scalars())
+
+
+async def insert_posts(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Bulk insert; the new ids, in the order of `rows`."""
+    return list((await session.execute(_insert_post_ids, rows)).scalars())
+
+
+_COMMENT_COLUMNS = ("post_id", "author_id", "body", "created_at")
+
+
+async def insert_comments(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Bulk insert, with COPY where the database has it (comments are the bulk of demo data)."""
+    records = [tuple(row[column] for column in _COMMENT_COLUMNS) for row in rows]
+    if not await copy_records(session, Comment.__table__, _COMMENT_COLUMNS, records):
+        await session.execute(_insert_comments, rows)
+
+
+async def delete_all_users(session: AsyncSession) -> None:
+    """Delete every user, and so (by cascade) every post, comment and token."""
+    await session.execute(delete(User))
