@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with resources.engine.connect() as connection:
                 await queries.ping(connection)
                 revision = await migrate.current_revision(connection)
-        except Exception as exc:  # any failure to reach the database means "not ready"
+        except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "not ready"
             reason = describe_error(exc)
             logger.warning("readiness check failed: %s", reason)
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)

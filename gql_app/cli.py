@@ -11,8 +11,6 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, TypeVar
 
-T = TypeVar("T")
-
 from gql_app import migrate, queries
 from gql_app.config import Settings, SettingsError, load_settings
 from gql_app.db import (
@@ -22,6 +20,8 @@ from gql_app.db import (
     create_sessionmaker,
     describe_error,
 )
+
+T = TypeVar("T")
 
 
 class CommandError(Exception):
@@ -127,9 +127,11 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
                     f"database:   {settings.url.render_as_string(hide_password=True)}",
                     f"migration:  {current or 'none'} (head {migrate.head_revision()})"
                     + ("" if current == migrate.head_revision() else "  BEHIND"),
-                    f"pool:       size {settings.db_pool_size}, overflow "
-                    f"{settings.db_max_overflow}, timeout {settings.db_pool_timeout:g}s, "
-                    f"recycle {settings.db_pool_recycle}s",
+                    (
+                        f"pool:       size {settings.db_pool_size}, overflow "
+                        f"{settings.db_max_overflow}, timeout {settings.db_pool_timeout:g}s, "
+                        f"recycle {settings.db_pool_recycle}s"
+                    ),
                 ]
                 if not settings.is_sqlite:
                     states = await queries.connections_by_state(connection, APPLICATION_NAME)

@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     db_pgbouncer: bool = False
     db_connect_timeout: float = Field(5.0, gt=0)
 
-    shutdown_grace_seconds: float = Field(10.0, gt=0)
+    shutdown_grace_seconds: int = Field(10, ge=1)
     environment: Environment = Environment.DEVELOPMENT
 
     @field_validator("database_url", "migration_database_url")

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, event, pool
+from sqlalchemy import event, pool
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -151,7 +151,7 @@ class RequestSession:
 
 
 async def copy_records(
-    session: AsyncSession, table: Table, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
+    session: AsyncSession, table: str, columns: Sequence[str], records: Sequence[tuple[Any, ...]]
 ) -> bool:
     """Bulk-load `records` with PostgreSQL's COPY; False (nothing done) on other dialects."""
     connection = await session.connection()
@@ -159,7 +159,7 @@ async def copy_records(
         return False
     raw = await connection.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        table.name, records=records, columns=list(columns)
+        table, records=records, columns=list(columns)
     )
     return True
 

@@ -69,12 +69,16 @@ async def upgrade(settings: Settings, revision: str = "head") -> str | None:
         config = alembic_config(settings, connection)
         current = _current(connection)
         script = ScriptDirectory.from_config(config)
-        going_down = revision == "base" or revision.startswith("-") or (
-            revision not in ("head", "heads")
-            and current is not None
-            and script.get_revision(current) is not None
-            and revision in {rev.revision for rev in script.iterate_revisions(current, "base")}
-            and revision != current
+        going_down = (
+            revision == "base"
+            or revision.startswith("-")
+            or (
+                revision not in ("head", "heads")
+                and current is not None
+                and script.get_revision(current) is not None
+                and revision in {rev.revision for rev in script.iterate_revisions(current, "base")}
+                and revision != current
+            )
         )
         if going_down:
             command.downgrade(config, revision)
@@ -84,4 +88,3 @@ async def upgrade(settings: Settings, revision: str = "head") -> str | None:
         return _current(connection)
 
     return await _with_migration_connection(settings, run)
-

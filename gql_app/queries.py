@@ -7,6 +7,7 @@ are built once at module level so the driver's prepared-statement cache is hit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, text
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from gql_app.db import copy_records, unique_violation
-from gql_app.models import Comment, Post, User
+from gql_app.models import AuthToken, Comment, Post, User
 
 
 class UsernameTakenError(Exception):
@@ -33,6 +34,15 @@ USER_CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
 _user_by_id = select(User).where(User.id == bindparam("id"))
 _user_by_username = select(User).where(User.username == bindparam("username"))
 _user_by_email = select(User).where(func.lower(User.email) == func.lower(bindparam("email")))
+_user_by_token_hash = (
+    select(User)
+    .join(AuthToken, AuthToken.user_id == User.id)
+    .where(
+        AuthToken.token_hash == bindparam("token_hash"),
+        AuthToken.revoked_at.is_(None),
+        AuthToken.expires_at > bindparam("now"),
+    )
+)
 _ping = text("SELECT 1")
 _count_users = select(func.count()).select_from(User)
 _connections_by_state = text(
@@ -55,14 +65,27 @@ async def user_by_id(session: AsyncSession, user_id: int) -> User | None:
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
-    return (
-        await session.execute(_user_by_username, {"username": username})
-    ).scalar_one_or_none()
+    return (await session.execute(_user_by_username, {"username": username})).scalar_one_or_none()
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
     """The user with `email`, compared case-insensitively."""
     return (await session.execute(_user_by_email, {"email": email})).scalar_one_or_none()
+
+
+async def user_by_token_hash(session: AsyncSession, token_hash: str, now: datetime) -> User | None:
+    """The owner of a live (unexpired, unrevoked) token."""
+    result = await session.execute(_user_by_token_hash, {"token_hash": token_hash, "now": now})
+    return result.scalar_one_or_none()
+
+
+async def create_token(
+    session: AsyncSession, *, user_id: int, token_hash: str, expires_at: datetime
+) -> AuthToken:
+    token = AuthToken(user_id=user_id, token_hash=token_hash, expires_at=expires_at)
+    session.add(token)
+    await session.flush()
+    return token
 
 
 async def create_user(
@@ -93,9 +116,7 @@ async def connections_by_state(
     connection: AsyncConnection, application_name: str
 ) -> list[tuple[str, int]]:
     """PostgreSQL only: the application's connections in `pg_stat_activity`, per state."""
-    result = await connection.execute(
-        _connections_by_state, {"application_name": application_name}
-    )
+    result = await connection.execute(_connections_by_state, {"application_name": application_name})
     return [(row.state, row.connections) for row in result]
 
 
@@ -115,7 +136,7 @@ _COMMENT_COLUMNS = ("post_id", "author_id", "body", "created_at")
 async def insert_comments(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Bulk insert, with COPY where the database has it (comments are the bulk of demo data)."""
     records = [tuple(row[column] for column in _COMMENT_COLUMNS) for row in rows]
-    if not await copy_records(session, Comment.__table__, _COMMENT_COLUMNS, records):
+    if not await copy_records(session, Comment.__tablename__, _COMMENT_COLUMNS, records):
         await session.execute(_insert_comments, rows)
 
 

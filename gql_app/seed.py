@@ -12,13 +12,34 @@ from tqdm import tqdm
 from gql_app import queries
 from gql_app.security import hash_password
 
-DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented password of the demo users
+DEMO_PASSWORD = "demo-password"
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 USERS_PER_CHUNK = 500
 WORDS = (
-    "graph query async python postgres index cursor page batch loader schema field "
-    "mutation token commit rollback session pool driver plan cache edge node"
-).split()
+    "graph",
+    "query",
+    "async",
+    "python",
+    "postgres",
+    "index",
+    "cursor",
+    "page",
+    "batch",
+    "loader",
+    "schema",
+    "field",
+    "mutation",
+    "token",
+    "commit",
+    "rollback",
+    "session",
+    "pool",
+    "driver",
+    "plan",
+    "cache",
+    "edge",
+    "node",
+)
 
 
 class SeedError(Exception):
@@ -46,7 +67,7 @@ async def seed(
         await queries.delete_all_users(session)
     elif await queries.count_users(session):
         raise SeedError("the database already holds users: pass --reset to replace them")
-    rng = random.Random(20250101)  # noqa: S311 - demo data, not secrets
+    rng = random.Random(20250101)
     password_hash = await hash_password(DEMO_PASSWORD)
     counts = {"users": 0, "posts": 0, "comments": 0}
     all_user_ids: list[int] = []

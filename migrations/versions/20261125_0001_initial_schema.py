@@ -6,6 +6,7 @@ Create Date: 2026-11-25 08:20:03
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def _timestamp(name: str, *, nullable: bool = False, now: bool = True) -> sa.Column[sa.DateTime]:
+def _timestamp(name: str, *, nullable: bool = False, now: bool = True) -> "sa.Column[datetime]":
     default = sa.func.now() if now else None
     return sa.Column(name, sa.DateTime(timezone=True), server_default=default, nullable=nullable)
 

@@ -1,0 +1,25 @@
+"""Errors a client may see: each has a stable `code` for `extensions.code` (DESIGN.md contract 6).
+
+Anything raised during a request that is not a `PublicError` is unexpected: it is masked to
+a generic message carrying the request id and logged in full server-side.
+"""
+
+from __future__ import annotations
+
+
+class PublicError(Exception):
+    """An expected failure whose message and code are safe to show to the client."""
+
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class BadUserInput(PublicError):
+    """An argument the client sent is invalid (a malformed id or cursor, a limit exceeded)."""
+
+    code = "BAD_USER_INPUT"

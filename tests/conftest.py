@@ -1,0 +1,334 @@
+"""Shared fixtures: real PostgreSQL and SQLite databases, built by the migrations, and the app.
+
+PostgreSQL comes from `TEST_DATABASE_URL`, or from a throwaway cluster this session starts
+with `initdb`/`pg_ctl` (as the `postgres` user when run as root) and removes at the end.
+Every database-facing test runs on both backends through the `settings` fixture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gql_app import migrate
+from gql_app.app import Resources, create_app
+from gql_app.config import Settings, load_settings
+from gql_app.db import RequestSession, create_engine, create_sessionmaker
+
+T = TypeVar("T")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ("sqlite", "postgresql")
+TEST_DB = "gql_app_test"
+SCRATCH_DB = "gql_app_scratch"
+_TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens RESTART IDENTITY CASCADE"
+_postgres_skip_reason: list[str] = []
+
+
+def run_async_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, even while a test's event loop runs."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _postgres_bindir() -> Path | None:
+    candidates: list[Path] = []
+    if pg_config := shutil.which("pg_config"):
+        bindir = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        candidates.append(Path(bindir))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((path for path in candidates if (path / "initdb").is_file()), None)
+
+
+@dataclass
+class PostgresCluster:
+    """A throwaway PostgreSQL server: its own data directory, port and socket directory."""
+
+    bindir: Path
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gql_app_pg_")))
+    port: int = field(default_factory=free_port)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # the server binaries refuse to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, text=True)
+
+    def init(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--locale=C",
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """The PostgreSQL server of the session: `url` is the test database, migrated to head."""
+
+    url: str
+    cluster: PostgresCluster | None
+
+    def database(self, name: str) -> str:
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
+
+def _asyncpg_dsn(url: str) -> str:
+    parsed: URL = make_url(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# Identifiers cannot be bound parameters, so each database the tests make has its own literal.
+_RECREATE = {
+    TEST_DB: (
+        "DROP DATABASE IF EXISTS gql_app_test WITH (FORCE)",
+        "CREATE DATABASE gql_app_test",
+    ),
+    SCRATCH_DB: (
+        "DROP DATABASE IF EXISTS gql_app_scratch WITH (FORCE)",
+        "CREATE DATABASE gql_app_scratch",
+    ),
+}
+
+
+async def _recreate_database(admin_url: str, name: str) -> None:
+    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
+    try:
+        for statement in _RECREATE[name]:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres | None]:
+    """The session's PostgreSQL, or None (tests on it skip, loudly; under CI=true, fail)."""
+    given = os.environ.get("TEST_DATABASE_URL")
+    cluster: PostgresCluster | None = None
+    if given:
+        url = given
+    else:
+        bindir = _postgres_bindir()
+        if bindir is None:
+            reason = "no PostgreSQL server binaries (initdb) and no TEST_DATABASE_URL"
+            if IN_CI:
+                pytest.fail(f"CI=true but PostgreSQL is unavailable: {reason}")
+            _postgres_skip_reason.append(reason)
+            yield None
+            return
+        cluster = PostgresCluster(bindir)
+        cluster.init()
+        cluster.start()
+        run_async_blocking(_recreate_database(cluster.url, TEST_DB))
+        url = make_url(cluster.url).set(database=TEST_DB).render_as_string(False)
+    server = Postgres(url=url, cluster=cluster)
+    run_async_blocking(migrate.upgrade(load_settings(database_url=url)))
+    try:
+        yield server
+    finally:
+        if cluster is not None:
+            cluster.remove()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated to head once, copied for each test."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.db"
+    run_async_blocking(migrate.upgrade(load_settings(database_url=f"sqlite+aiosqlite:///{path}")))
+    return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _postgres_skip_reason:
+        terminalreporter.write_sep(
+            "!", f"PostgreSQL tests NOT RUN: {_postgres_skip_reason[0]}", red=True, bold=True
+        )
+
+
+def require_postgres(postgres: Postgres | None) -> Postgres:
+    if postgres is None:
+        pytest.skip("PostgreSQL unavailable: " + _postgres_skip_reason[0])
+    return postgres
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend a test runs on: each database test runs on both."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+async def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A clean database at the head migration, on the test's backend."""
+    if backend == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    server = require_postgres(request.getfixturevalue("postgres"))
+    connection = await asyncpg.connect(_asyncpg_dsn(server.url))
+    try:
+        await connection.execute(_TRUNCATE)
+    finally:
+        await connection.close()
+    return server.url
+
+
+@pytest.fixture
+def postgres_server(postgres: Postgres | None) -> Postgres:
+    """PostgreSQL for the tests that only make sense there."""
+    return require_postgres(postgres)
+
+
+@pytest.fixture
+async def scratch_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database (no migrations applied), on the test's backend."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'scratch.db'}"
+    server = require_postgres(request.getfixturevalue("postgres"))
+    await _recreate_database(server.url, SCRATCH_DB)
+    return server.database(SCRATCH_DB)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return load_settings(database_url=database_url, db_pool_timeout=5)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[RequestSession]:
+    """A request-style session on the test database."""
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The real ASGI app with its lifespan started, and a client speaking to it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield app, client
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with running_app(settings) as pair:
+        yield pair
+
+
+@pytest.fixture
+def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_client[1]
+
+
+@dataclass
+class StatementLog:
+    """The SQL statements an engine ran, for asserting counts (DESIGN.md contract 4)."""
+
+    statements: list[str] = field(default_factory=list)
+
+    def queries(self) -> list[str]:
+        """The statements that did work: transaction control excluded."""
+        control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+        return [s for s in self.statements if not s.lstrip().upper().startswith(control)]
+
+    def clear(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
+    """Records every statement the running app's engine executes."""
+    resources: Resources = app_client[0].state.resources
+    log = StatementLog()
+
+    def record(*args: object) -> None:
+        log.statements.append(str(args[2]))
+
+    event.listen(resources.engine.sync_engine, "before_cursor_execute", record)
+    return log
