@@ -130,3 +130,19 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = _created_at()
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginFailure(Base):
+    """One failed login; the throttle counts an account's failures within a time window.
+
+    `account_key` is a hash, never the identifier typed (people type passwords there too).
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account_key_failed_at", "account_key", "failed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -38,7 +38,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
 TEST_DB = "gql_app_test"
 SCRATCH_DB = "gql_app_scratch"
-_TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens RESTART IDENTITY CASCADE"
+_TRUNCATE = (
+    "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
+)
 _postgres_skip_reason: list[str] = []
 
 
