@@ -93,7 +93,12 @@ def create_engine(
     """
     url = url if url is not None else settings.url
     raw_url = raw_url if raw_url is not None else settings.database_url
-    options: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True}
+    # Bound parameters carry passwords, hashes and tokens: never in logs or error messages.
+    options: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "pool_pre_ping": True,
+        "hide_parameters": True,
+    }
     if not pooled:
         options["poolclass"] = pool.NullPool
     if url.get_backend_name() == "postgresql":
