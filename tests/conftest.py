@@ -75,6 +75,7 @@ class PostgresCluster:
     bindir: Path
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gql_app_pg_")))
     port: int = field(default_factory=free_port)
+    extra_options: str = ""  # more `-c name=value` server options, e.g. for the benchmark
 
     @property
     def data(self) -> Path:
@@ -110,6 +111,7 @@ class PostgresCluster:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f" {self.extra_options}"
         )
         self._run(
             "pg_ctl",
