@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from types import FrameType
 from typing import NoReturn, TypeVar
 
 from gql_app import migrate, queries
@@ -62,10 +64,16 @@ def _ensure_migrated(settings: Settings, *, migrate_now: bool) -> None:
     )
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     _ensure_migrated(settings, migrate_now=args.migrate)
+    # uvicorn re-raises SIGTERM once it has shut down gracefully; a clean stop exits 0.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "gql_app.app:create_app",
         factory=True,

@@ -78,8 +78,8 @@ async def seed(
             user_ids = await queries.insert_users(session, user_rows)
             all_user_ids.extend(user_ids)
             post_rows = [
-                _post_row(rng, author_id, index)
-                for author_id in user_ids
+                _post_row(rng, author_id, number, index)
+                for author_id, number in zip(user_ids, numbers, strict=True)
                 for index in range(posts_per_user)
             ]
             post_ids = await queries.insert_posts(session, post_rows) if post_rows else []
@@ -108,8 +108,8 @@ def _user_row(number: int, password_hash: str) -> dict[str, Any]:
     }
 
 
-def _post_row(rng: random.Random, author_id: int, index: int) -> dict[str, Any]:
-    created = EPOCH + timedelta(days=1, minutes=author_id * 7 + index * 97 + rng.randrange(60))
+def _post_row(rng: random.Random, author_id: int, number: int, index: int) -> dict[str, Any]:
+    created = EPOCH + timedelta(days=1, minutes=number * 7 + index * 97 + rng.randrange(60))
     return {
         "author_id": author_id,
         "title": _sentence(rng, rng.randint(3, 8)),

@@ -1,0 +1,80 @@
+"""Settings: defaults, URL normalisation and start-up validation naming the variable."""
+
+from pathlib import Path
+
+import pytest
+
+from gql_app.config import Settings, SettingsError, SslMode, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATABASE_URL", "DB_POOL_SIZE", "DB_SSL_MODE", "DB_SSL_CA"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_use_the_embedded_sqlite_file_and_documented_pool() -> None:
+    settings = load_settings()
+    assert settings.database_url == "sqlite+aiosqlite:///./gql_app.db"
+    assert settings.is_sqlite
+    assert (settings.db_pool_size, settings.db_max_overflow) == (10, 20)
+    assert settings.db_pool_timeout == 30
+    assert settings.db_statement_timeout_ms == 5000
+    assert not settings.db_pgbouncer
+
+
+def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_SIZE", "3")
+    assert load_settings().db_pool_size == 3
+
+
+@pytest.mark.parametrize(
+    "raw", ["postgres://u:p@db.example:5432/app", "postgresql://u:p@db.example:5432/app"]
+)
+def test_plain_postgres_urls_map_to_asyncpg(raw: str) -> None:
+    url = load_settings(database_url=raw).url
+    assert url.drivername == "postgresql+asyncpg"
+    assert (url.host, url.port, url.database) == ("db.example", 5432, "app")
+
+
+def test_libpq_sslmode_becomes_the_tls_mode_and_leaves_the_url() -> None:
+    raw = "postgresql://u@db.example/app?sslmode=require&application_name=x"
+    settings = load_settings(database_url=raw)
+    assert dict(settings.url.query) == {}
+    assert settings.ssl_for(raw) == (SslMode.REQUIRE, None)
+
+
+def test_db_ssl_mode_wins_over_the_url(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked here")
+    raw = "postgresql://u@db.example/app?sslmode=require"
+    settings = load_settings(database_url=raw, db_ssl_mode="verify-full", db_ssl_ca=str(ca))
+    assert settings.ssl_for(raw) == (SslMode.VERIFY_FULL, ca)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DB_POOL_SIZE", "many"),
+        ("DB_POOL_SIZE", "0"),
+        ("DB_POOL_TIMEOUT", "-1"),
+        ("DB_SSL_MODE", "sometimes"),
+        ("DB_SSL_CA", "/no/such/ca.pem"),
+        ("DATABASE_URL", "mysql://root@localhost/app"),
+        ("DATABASE_URL", "not a url"),
+        ("DATABASE_URL", "postgresql://u@h/db?sslmode=maybe"),
+        ("ENVIRONMENT", "staging"),
+    ],
+)
+def test_an_invalid_setting_fails_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^invalid settings: {variable}: "):
+        load_settings()
+
+
+def test_settings_are_immutable() -> None:
+    settings: Settings = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.db_pool_size = 5  # type: ignore[misc]

@@ -1,0 +1,57 @@
+"""Health endpoints: liveness, and readiness that needs the database at the code's migration."""
+
+import httpx
+import pytest
+
+from gql_app import migrate
+from gql_app.config import load_settings
+from tests.conftest import Postgres, free_port, running_app
+
+
+async def test_healthz_answers_while_the_process_runs(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_readyz_reports_the_migration_revision(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "revision": migrate.head_revision()}
+
+
+async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    async with running_app(load_settings(database_url=url, db_connect_timeout=2)) as (_, client):
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["reason"].startswith("database unreachable")
+
+
+async def test_readyz_is_503_while_postgres_is_stopped(postgres_server: Postgres) -> None:
+    if postgres_server.cluster is None:
+        pytest.skip("the TEST_DATABASE_URL server is not the tests' to stop")
+    cluster = postgres_server.cluster
+    settings = load_settings(database_url=postgres_server.url, db_connect_timeout=2)
+    async with running_app(settings) as (_, client):
+        assert (await client.get("/readyz")).status_code == 200
+        cluster.stop()
+        try:
+            stopped = await client.get("/readyz")
+        finally:
+            cluster.start()
+        restarted = await client.get("/readyz")
+    assert stopped.status_code == 503
+    assert stopped.json()["status"] == "unavailable"
+    assert restarted.status_code == 200
+
+
+async def test_readyz_is_503_when_the_database_is_behind(scratch_database_url: str) -> None:
+    async with running_app(load_settings(database_url=scratch_database_url)) as (_, client):
+        response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "behind",
+        "reason": f"database at migration none, code expects {migrate.head_revision()}",
+    }
