@@ -6,14 +6,16 @@ Every dialect difference of the service lives here (DESIGN.md contract 8).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import event, pool
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -22,8 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
 from gql_app.config import Settings, SslMode
+from gql_app.errors import DatabaseBusy, DatabaseUnavailable, PublicError, QueryTimeout
 
 APPLICATION_NAME = "gql_app"
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def _ssl_context(mode: SslMode, ca_file: str | None) -> ssl.SSLContext | None:
@@ -43,12 +48,14 @@ def _pgbouncer_statement_name() -> str:
 
 def _postgres_connect_args(settings: Settings, raw_url: str) -> dict[str, Any]:
     mode, ca_file = settings.ssl_for(raw_url)
+    server_settings = {"application_name": APPLICATION_NAME}
+    if not settings.db_pgbouncer:
+        # PgBouncer refuses this startup parameter (or, told to ignore it, drops it):
+        # behind it the timeout is set per transaction instead (`_statement_timeout_setter`).
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout,
-        "server_settings": {
-            "application_name": APPLICATION_NAME,
-            "statement_timeout": str(settings.db_statement_timeout_ms),
-        },
+        "server_settings": server_settings,
         "ssl": _ssl_context(mode, str(ca_file) if ca_file else None),
     }
     if settings.db_pgbouncer:
@@ -63,6 +70,17 @@ def _postgres_connect_args(settings: Settings, raw_url: str) -> dict[str, Any]:
 
 
 WRITE_OPTION = "gql_app_write"
+_SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
+
+
+def _statement_timeout_setter(timeout_ms: int) -> Callable[[Any], None]:
+    """A `begin` listener giving each transaction `timeout_ms` (like `SET LOCAL`)."""
+    value = str(timeout_ms)
+
+    def set_statement_timeout(connection: Any) -> None:
+        connection.exec_driver_sql(_SET_STATEMENT_TIMEOUT, (value,))
+
+    return set_statement_timeout
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -112,6 +130,9 @@ def create_engine(
                 "pool_use_lifo": True,
             }
     engine = sa_create_async_engine(url, **options)
+    if url.get_backend_name() == "postgresql" and settings.db_pgbouncer:
+        setter = _statement_timeout_setter(settings.db_statement_timeout_ms)
+        event.listen(engine.sync_engine, "begin", setter)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -145,11 +166,40 @@ class RequestSession:
         """One unit of work, committed when the block ends and rolled back if it raises.
 
         `write=True` marks a unit that writes (on SQLite it takes the write lock at BEGIN).
+        A failure of the database rather than of the request (pool exhausted, server gone,
+        statement timeout) leaves as the `PublicError` of `public_database_error`.
         """
-        async with self._lock, self._session.begin():
-            if write:
-                await self._session.connection(execution_options={WRITE_OPTION: True})
-            yield self._session
+        async with self._lock:
+            try:
+                async with self._session.begin():
+                    if write:
+                        await self._session.connection(execution_options={WRITE_OPTION: True})
+                    yield self._session
+            except Exception as exc:
+                public = public_database_error(exc)
+                if public is None:
+                    raise
+                raise public from exc
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = False) -> T:
+        """`await work(session)` as one unit of work, rerun once if it met a stale statement.
+
+        A migration applied while the service runs can invalidate the statements the
+        driver has prepared (`is_stale_statement`); the driver then clears its caches, and
+        the same work succeeds on a second attempt. The failed attempt's transaction was
+        rolled back whole, so the rerun is safe for writes as well as reads, provided
+        `work` acts only through the session: no effects outside the database, no changes
+        to objects it did not load itself.
+        """
+        try:
+            async with self.transaction(write=write) as session:
+                return await work(session)
+        except DBAPIError as exc:
+            if not is_stale_statement(exc):
+                raise
+            logger.info("statement made stale by a schema change; running the unit again")
+        async with self.transaction(write=write) as session:
+            return await work(session)
 
     async def close(self) -> None:
         await self._session.close()
@@ -184,11 +234,16 @@ def unique_violation(exc: IntegrityError) -> str | None:
     return match[1] or f"uq_{match[2]}_{match[3]}"
 
 
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's own exception under SQLAlchemy's wrappers (`exc` itself if none)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return exc.orig.__cause__ or exc.orig
+    return exc
+
+
 def describe_error(exc: BaseException) -> str:
     """One line saying why the database could not be used, without SQL or driver internals."""
-    cause: BaseException = exc
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        cause = exc.orig.__cause__ or exc.orig
+    cause = _driver_error(exc)
     if isinstance(exc, SATimeoutError):
         return "no database connection free within DB_POOL_TIMEOUT"
     if isinstance(cause, ConnectionRefusedError | socket.gaierror) or (
@@ -211,3 +266,44 @@ _SQLSTATE_MESSAGES = {
     "57P03": "database is starting up or shutting down",
     "53300": "database has too many connections",
 }
+
+
+_STALE_STATEMENT_ERRORS = (
+    asyncpg.exceptions.InvalidCachedStatementError,
+    asyncpg.exceptions.OutdatedSchemaCacheError,
+)
+
+
+def is_stale_statement(exc: BaseException) -> bool:
+    """`exc` says a prepared statement or type cache went stale under a schema change."""
+    return isinstance(_driver_error(exc), _STALE_STATEMENT_ERRORS)
+
+
+_QUERY_CANCELED = "57014"
+# admin_shutdown, crash_shutdown, cannot_connect_now; class 08 is connection exceptions.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+_TOO_MANY_CONNECTIONS = "53300"
+
+
+def public_database_error(exc: BaseException) -> PublicError | None:
+    """The typed error a client gets for a failure of the database, or None for other errors.
+
+    Pool exhausted or the server out of connections: `DatabaseBusy`; server unreachable,
+    shutting down or starting, connection lost: `DatabaseUnavailable`; statement cancelled
+    by `statement_timeout`: `QueryTimeout`. Each heals by itself, so clients may retry.
+    """
+    cause = _driver_error(exc)
+    sqlstate = getattr(cause, "sqlstate", None)
+    if isinstance(exc, SATimeoutError) or sqlstate == _TOO_MANY_CONNECTIONS:
+        return DatabaseBusy("The database is busy; retry shortly.")
+    if sqlstate == _QUERY_CANCELED:
+        return QueryTimeout("The query took too long and was cancelled; nothing was changed.")
+    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    if (
+        lost
+        or isinstance(cause, OSError)
+        or sqlstate in _UNAVAILABLE_SQLSTATES
+        or (isinstance(sqlstate, str) and sqlstate.startswith("08"))
+    ):
+        return DatabaseUnavailable("The database is unavailable; retry later.")
+    return None

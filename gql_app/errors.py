@@ -23,3 +23,21 @@ class BadUserInput(PublicError):
     """An argument the client sent is invalid (a malformed id or cursor, a limit exceeded)."""
 
     code = "BAD_USER_INPUT"
+
+
+class DatabaseBusy(PublicError):
+    """No database connection came free within `DB_POOL_TIMEOUT`: retry shortly."""
+
+    code = "DATABASE_BUSY"
+
+
+class DatabaseUnavailable(PublicError):
+    """The database cannot be reached, or it is shutting down or starting: retry later."""
+
+    code = "DATABASE_UNAVAILABLE"
+
+
+class QueryTimeout(PublicError):
+    """A statement ran past `DB_STATEMENT_TIMEOUT_MS` and was cancelled; nothing was written."""
+
+    code = "QUERY_TIMEOUT"

@@ -50,6 +50,12 @@ _connections_by_state = text(
     " FROM pg_stat_activity WHERE application_name = :application_name"
     " AND pid <> pg_backend_pid() GROUP BY state ORDER BY state"
 )
+_connection_states = text(
+    "SELECT coalesce(state, 'unknown') AS state,"
+    " coalesce(extract(epoch FROM clock_timestamp() - state_change), 0)::float8 AS seconds"
+    " FROM pg_stat_activity WHERE application_name = :application_name"
+    " AND pid <> pg_backend_pid() ORDER BY state, seconds DESC"
+)
 _insert_user_ids = insert(User).returning(User.id, sort_by_parameter_order=True)
 _insert_post_ids = insert(Post).returning(Post.id, sort_by_parameter_order=True)
 _insert_comments = insert(Comment)
@@ -118,6 +124,15 @@ async def connections_by_state(
     """PostgreSQL only: the application's connections in `pg_stat_activity`, per state."""
     result = await connection.execute(_connections_by_state, {"application_name": application_name})
     return [(row.state, row.connections) for row in result]
+
+
+async def connection_states(
+    connection: AsyncConnection, application_name: str
+) -> list[tuple[str, float]]:
+    """PostgreSQL only: each of the application's connections, its state and for how many
+    seconds it has been in it (an `idle in transaction` one that stays is a leak)."""
+    result = await connection.execute(_connection_states, {"application_name": application_name})
+    return [(row.state, row.seconds) for row in result]
 
 
 async def insert_users(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:

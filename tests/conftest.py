@@ -255,6 +255,19 @@ def postgres_server(postgres: Postgres | None) -> Postgres:
     return require_postgres(postgres)
 
 
+@pytest.fixture(scope="session")
+def postgres_bindir() -> Path:
+    """The PostgreSQL server binaries, for tests that start (and stop) servers of their own."""
+    bindir = _postgres_bindir()
+    if bindir is None:
+        reason = "no PostgreSQL server binaries (initdb)"
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        _postgres_skip_reason.append(reason)
+        pytest.skip(reason)
+    return bindir
+
+
 @pytest.fixture
 async def scratch_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database (no migrations applied), on the test's backend."""

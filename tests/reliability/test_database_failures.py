@@ -1,0 +1,169 @@
+"""Failures of the database reach the caller of a unit of work as typed errors that heal.
+
+These run on the session layer (`RequestSession`); the HTTP tests show what clients see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from gql_app.config import Settings
+from gql_app.db import RequestSession, create_engine, create_sessionmaker, is_stale_statement
+from gql_app.errors import DatabaseBusy, DatabaseUnavailable, QueryTimeout
+from tests.conftest import PostgresCluster
+from tests.reliability.conftest import (
+    assert_no_leaks,
+    execute_sql,
+    holding,
+    reliability_settings,
+    settled_connections,
+)
+
+_SLEEP = text("SELECT pg_sleep(:seconds)")
+_COUNT_USERS = text("SELECT count(*) FROM users")
+_INSERT_USER = text(
+    "INSERT INTO users (username, email, password_hash) VALUES (:name, :email, 'hash')"
+)
+_LOCK_USERS = "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"
+
+
+@pytest.fixture
+def settings(reliability_url: str) -> Settings:
+    return reliability_settings(reliability_url, db_pool_size=1, db_statement_timeout_ms=300)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _count_users(engine: AsyncEngine) -> int:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        async with session.transaction() as db:
+            return int((await db.execute(_COUNT_USERS)).scalar_one())
+    finally:
+        await session.close()
+
+
+async def test_an_exhausted_pool_is_database_busy_and_the_pool_heals(
+    engine: AsyncEngine,
+) -> None:
+    holder, waiter = (RequestSession(create_sessionmaker(engine)) for _ in range(2))
+    released = asyncio.Event()
+
+    async def hold_the_only_connection() -> None:
+        async with holder.transaction() as db:
+            await db.execute(text("SELECT 1"))
+            await released.wait()
+
+    task = asyncio.create_task(hold_the_only_connection())
+    await asyncio.sleep(0.1)
+    with pytest.raises(DatabaseBusy) as caught:
+        async with waiter.transaction() as db:
+            await db.execute(text("SELECT 1"))
+    released.set()
+    await task
+    assert caught.value.code == "DATABASE_BUSY"
+    assert await _count_users(engine) == 0
+
+
+async def test_a_statement_past_the_timeout_is_query_timeout_and_the_connection_heals(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    with pytest.raises(QueryTimeout) as caught:
+        async with session.transaction() as db:
+            await db.execute(_SLEEP, {"seconds": 2})
+    await session.close()
+    assert caught.value.code == "QUERY_TIMEOUT"
+    assert await _count_users(engine) == 0
+    assert_no_leaks(await settled_connections(reliability_url, limit=1), limit=1)
+
+
+async def test_a_cancelled_unit_of_work_rolls_back_and_returns_its_connection(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+
+    async def insert_behind_a_lock() -> None:
+        async with session.transaction(write=True) as db:
+            await db.execute(_INSERT_USER, {"name": "cancelled", "email": "cancelled@example.org"})
+            await db.execute(_COUNT_USERS)
+
+    async with holding(reliability_url, _LOCK_USERS):
+        task = asyncio.create_task(insert_behind_a_lock())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await session.close()
+    assert await _count_users(engine) == 0
+    assert_no_leaks(await settled_connections(reliability_url, limit=1), limit=1)
+
+
+async def test_a_stopped_server_is_database_unavailable_and_its_restart_heals(
+    engine: AsyncEngine, own_postgres: PostgresCluster
+) -> None:
+    assert await _count_users(engine) == 0  # the pool now holds a connection to the server
+    own_postgres.stop()
+    try:
+        with pytest.raises(DatabaseUnavailable) as caught:
+            await _count_users(engine)
+    finally:
+        own_postgres.start()
+    assert caught.value.code == "DATABASE_UNAVAILABLE"
+    assert await _count_users(engine) == 0
+
+
+_WIDEN_USERNAME = "ALTER TABLE users ALTER COLUMN username TYPE varchar(60)"
+
+
+async def _usernames(db: AsyncSession) -> list[str]:
+    return list((await db.execute(text("SELECT username FROM users"))).scalars())
+
+
+async def test_a_statement_made_stale_by_a_migration_fails_a_plain_transaction(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        assert await session.run(_usernames) == []
+        await execute_sql(reliability_url, _WIDEN_USERNAME)
+        with pytest.raises(DBAPIError) as caught:
+            async with session.transaction() as db:
+                await _usernames(db)
+    finally:
+        await session.close()
+    assert is_stale_statement(caught.value)
+
+
+async def test_a_unit_of_work_run_after_a_migration_is_rerun_once_and_succeeds(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    attempts: list[int] = []
+
+    async def insert_then_read(db: AsyncSession) -> list[str]:
+        attempts.append(1)
+        await db.execute(_INSERT_USER, {"name": "after", "email": "after@example.org"})
+        return await _usernames(db)
+
+    try:
+        assert await session.run(_usernames) == []
+        await execute_sql(reliability_url, _WIDEN_USERNAME)
+        usernames = await session.run(insert_then_read, write=True)
+    finally:
+        await session.close()
+    assert (usernames, len(attempts)) == (["after"], 2)
+    assert await _count_users(engine) == 1
