@@ -1,0 +1,142 @@
+"""`python -m bench`: seed, start each server, load it with wrk, print the report."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from dataclasses import asdict
+from functools import partial
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from bench import environment, workload
+from bench.database import (
+    BENCH_DB,
+    DEFAULT_CLUSTER_DIR,
+    Dataset,
+    asyncpg_dsn,
+    bench_cluster,
+    ensure_dataset,
+)
+from bench.measure import LoadPlan, Measurement, measure
+from bench.operations import BY_NAME, Operation, Rows
+from bench.report import FLOOR, SINGLE, render
+from bench.servers import Server, floor_server, gql_app_name, gql_app_server
+from bench.sqlcount import StatementCounter
+
+REQUESTS_PER_FILE = 2000
+RUNS_DIR = Path(__file__).parent / "runs"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL to use (default: a cluster of the bench's own, with pg_stat_statements)",
+    )
+    parser.add_argument("--cluster-dir", type=Path, default=DEFAULT_CLUSTER_DIR)
+    parser.add_argument("--ops", default=",".join(BY_NAME), help="operations, comma-separated")
+    parser.add_argument("--servers", default="floor,1,2", help="floor and/or worker counts")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each measured run")
+    parser.add_argument("--warmup", type=float, default=3, help="unmeasured load before each run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--nested-repeats", type=int, default=3, help="runs of nested (RSS growth)")
+    parser.add_argument("--count-requests", type=int, default=10, help="requests for SQL counts")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for gql-app serve (repeatable), e.g. COMPILED_EXECUTION=false",
+    )
+    parser.add_argument("--out", type=Path, help="where logs and the report go")
+    return parser
+
+
+def _servers(
+    spec: str, url: str, out: Path, env: dict[str, str]
+) -> Iterator[tuple[str, Callable[[], AbstractContextManager[Server]]]]:
+    for item in spec.split(","):
+        if item == FLOOR:
+            yield FLOOR, partial(floor_server, url, out / "floor.log")
+        else:
+            workers = int(item)
+            log = out / f"gql_app-{workers}.log"
+            yield gql_app_name(workers), partial(gql_app_server, url, workers, log, env)
+
+
+def _parity(
+    results: dict[tuple[str, str], Measurement], operations: list[Operation]
+) -> dict[str, str]:
+    verdicts = {}
+    for operation in operations:
+        if operation.writes:
+            continue
+        floor, ours = results.get((FLOOR, operation.name)), results.get((SINGLE, operation.name))
+        if floor is None or ours is None or floor.failure or ours.failure:
+            verdicts[operation.name] = "not compared (a server failed or did not run)"
+        else:
+            verdicts[operation.name] = "equal" if floor.sample == ours.sample else "**DIFFERENT**"
+    return verdicts
+
+
+def run(args: argparse.Namespace, url: str) -> str:
+    operations = [BY_NAME[name] for name in args.ops.split(",")]
+    out: Path = args.out or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    dataset_state = ensure_dataset(url, Dataset())
+    dsn = asyncpg_dsn(url)
+    database = make_url(url).database or BENCH_DB
+    counter = StatementCounter(dsn, database)
+    counting_problem = counter.available()
+    rows: Rows = asyncio.run(workload.read_rows(dsn))
+    start = asyncio.run(workload.marks(dsn))
+    tokens = asyncio.run(workload.sign_in(dsn, rows.user_ids))
+    env = dict(item.split("=", 1) for item in args.env)
+    results: dict[tuple[str, str], Measurement] = {}
+    try:
+        for name, start_server in _servers(args.servers, url, out, env):
+            with start_server() as server:
+                for operation in operations:
+                    print(f"bench: {name}: {operation.name} ...", flush=True)
+                    before = asyncio.run(workload.marks(dsn))
+                    plan = LoadPlan(
+                        seconds=args.seconds,
+                        warmup_seconds=args.warmup,
+                        connections=args.connections,
+                        count_requests=args.count_requests,
+                        repeats=args.nested_repeats if operation.name == "nested" else 1,
+                    )
+                    requests = operation.requests(REQUESTS_PER_FILE, rows, tokens)
+                    results[(name, operation.name)] = measure(
+                        server,
+                        operation,
+                        requests,
+                        plan,
+                        None if counting_problem else counter,
+                        out,
+                    )
+                    if operation.writes:
+                        asyncio.run(workload.undo_writes(dsn, before))
+    finally:
+        asyncio.run(workload.undo_writes(dsn, start))
+    context = environment.describe(dsn, args, dataset_state, counting_problem)
+    report = render(
+        results, [(o.name, o.title) for o in operations], context, _parity(results, operations)
+    )
+    (out / "report.md").write_text(report)
+    raw = {f"{server}/{op}": asdict(m) | {"sample": None} for (server, op), m in results.items()}
+    (out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    with ExitStack() as stack:
+        url = args.database_url or stack.enter_context(bench_cluster(args.cluster_dir))
+        print(run(args, url))

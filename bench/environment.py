@@ -1,0 +1,84 @@
+"""What a report was measured on: machine, versions, database, load settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+
+import asyncpg
+
+from bench.load import wrk_binary
+
+PACKAGES = (
+    "strawberry-graphql",
+    "graphql-core",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "sqlalchemy",
+    "asyncpg",
+    "orjson",
+)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.partition(":")[2].strip()
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+def _postgres_version(dsn: str) -> str:
+    async def read() -> str:
+        connection = await asyncpg.connect(dsn)
+        try:
+            version: str = await connection.fetchval("SHOW server_version")
+            return version
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
+
+
+def _wrk_version() -> str:
+    done = subprocess.run([wrk_binary(), "--version"], check=False, capture_output=True, text=True)  # noqa: S603
+    return (done.stdout or done.stderr).split("[")[0].strip()
+
+
+def describe(
+    dsn: str, args: argparse.Namespace, dataset_state: str, counting_problem: str | None
+) -> list[str]:
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in PACKAGES)
+    counting = (
+        "pg_stat_statements (server-side; transaction control shown apart as `tx`)"
+        if counting_problem is None
+        else f"not available: {counting_problem}"
+    )
+    return [
+        f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- machine: {_cpu_model()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, "
+        f"Linux {platform.release()}",
+        f"- Python {platform.python_version()}; {versions}",
+        f"- PostgreSQL {_postgres_version(dsn)} on the same machine; dataset {dataset_state} "
+        "(1,000 users, 10,000 posts, 50,000 comments)",
+        f"- load: {_wrk_version()}, {args.connections} connections, 1 thread, "
+        f"{args.warmup:g} s warm-up then {args.seconds:g} s measured per run; nested runs "
+        f"{args.nested_repeats} times (RSS growth)",
+        f"- gql-app serve settings: ENVIRONMENT=production {' '.join(args.env)}".rstrip(),
+        f"- SQL statement counts: {counting}, over {args.count_requests} sequential requests",
+    ]

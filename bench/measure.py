@@ -1,0 +1,118 @@
+"""One measurement: an operation's load against one running server, with its costs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench import procstat
+from bench.load import LoadResult, Request, run_wrk, write_requests
+from bench.operations import Operation
+from bench.servers import Server
+from bench.sqlcount import StatementCount, StatementCounter
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    seconds: float
+    warmup_seconds: float
+    connections: int
+    count_requests: int
+    repeats: int = 1
+
+
+@dataclass
+class Measurement:
+    """What one (server, operation) pair gave."""
+
+    server: str
+    operation: str
+    loads: list[LoadResult] = field(default_factory=list)  # one per repeat
+    statements: StatementCount | None = None
+    cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    peak_rss: list[int] = field(default_factory=list)  # per worker, bytes
+    rss_after_runs: list[int] = field(default_factory=list)  # max over workers, per repeat
+    failure: str | None = None
+    sample: Any = None  # the first response's `data`, for the parity check
+
+    @property
+    def load(self) -> LoadResult | None:
+        """The repeat of median throughput."""
+        ranked = sorted(self.loads, key=lambda load: load.rate)
+        return ranked[len(ranked) // 2] if ranked else None
+
+    @property
+    def cpu_percent(self) -> float:
+        return 100 * self.cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        requests = sum(load.requests for load in self.loads)
+        return 1000 * self.cpu_seconds / requests if requests else 0.0
+
+
+def _post(server: Server, request: Request) -> httpx.Response:
+    headers = {"Content-Type": "application/json"}
+    if request.token:
+        headers["Authorization"] = f"Bearer {request.token}"
+    return httpx.post(server.url, content=request.body, headers=headers, timeout=120)
+
+
+def _failure(response: httpx.Response, expect: str) -> str | None:
+    text = response.text
+    if response.status_code != 200 or '"errors"' in text or expect not in text:
+        return f"HTTP {response.status_code}: {text[:300]}"
+    return None
+
+
+def measure(
+    server: Server,
+    operation: Operation,
+    requests: list[Request],
+    plan: LoadPlan,
+    counter: StatementCounter | None,
+    workdir: Path,
+) -> Measurement:
+    result = Measurement(server.name, operation.name)
+    first = _post(server, requests[0])
+    result.failure = _failure(first, operation.expect)
+    if result.failure:
+        return result
+    result.sample = orjson.loads(first.content).get("data")
+    if counter is not None:
+        counter.reset()
+        for request in requests[1 : plan.count_requests + 1]:
+            _post(server, request)
+        result.statements = counter.read(plan.count_requests)
+    requests_file = workdir / f"{operation.name}.requests"
+    write_requests(requests_file, requests)
+    run_wrk(server.url, requests_file, seconds=plan.warmup_seconds, connections=plan.connections)
+    for _ in range(plan.repeats):
+        workers = server.workers()
+        for pid in workers:
+            procstat.reset_peak(pid)
+        pids = server.processes()
+        cpu_before, wall_before = procstat.cpu_seconds(pids), time.monotonic()
+        load = run_wrk(
+            server.url,
+            requests_file,
+            seconds=plan.seconds,
+            connections=plan.connections,
+            expect=operation.expect,
+        )
+        cpu = procstat.cpu_seconds(pids) - cpu_before
+        wall = time.monotonic() - wall_before
+        memories = [procstat.memory(pid) for pid in workers]
+        peaks = [memory.peak for memory in memories]
+        result.peak_rss = [max(pair) for pair in zip(peaks, result.peak_rss or peaks, strict=True)]
+        result.rss_after_runs.append(max(memory.rss for memory in memories))
+        result.loads.append(load)
+        result.cpu_seconds += cpu
+        result.wall_seconds += wall
+    return result

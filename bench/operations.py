@@ -1,0 +1,140 @@
+"""The operations the benchmark sends, and the requests (bodies, tokens) of each load."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bench.floor import global_id
+from bench.load import Request
+from gql_app.seed import DEMO_PASSWORD
+
+NESTED = """
+query Nested($users: Int!, $posts: Int!, $comments: Int!) {
+  users(first: $users) { edges { node { id username
+    posts(first: $posts) { edges { node { id title
+      comments(first: $comments) { edges { node { id body author { id username } } } }
+    } } }
+  } } }
+}"""
+
+TINY = """
+query Tiny($id: ID!) { user(id: $id) { username } }"""
+
+PAGE = """
+query Page($first: Int!, $comments: Int!) {
+  posts(first: $first, orderBy: NEWEST_FIRST) { edges { node { id title createdAt
+    author { id username }
+    commentCount
+    comments(first: $comments) { edges { node { id body author { id username } } } }
+  } } }
+}"""
+
+LOGIN = """
+mutation Login($input: LoginInput!) {
+  login(input: $input) { __typename ... on LoginSuccess { user { id username } } }
+}"""
+
+ADD_COMMENT = """
+mutation AddComment($input: AddCommentInput!) {
+  addComment(input: $input) {
+    __typename ... on AddCommentSuccess { comment { id body author { id username } } }
+  }
+}"""
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The dataset's ids and usernames, which the requests rotate through."""
+
+    user_ids: tuple[int, ...]
+    usernames: tuple[str, ...]
+    post_ids: tuple[int, ...]
+
+    def user(self, index: int) -> int:
+        return self.user_ids[index * 7919 % len(self.user_ids)]
+
+    def username(self, index: int) -> str:
+        return self.usernames[index * 7919 % len(self.usernames)]
+
+    def post(self, index: int) -> int:
+        return self.post_ids[index * 7919 % len(self.post_ids)]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One benchmarked operation: request `i` sends `variables(i, rows)`."""
+
+    name: str
+    title: str
+    document: str
+    operation_name: str
+    variables: Callable[[int, Rows], dict[str, Any]]
+    expect: str = '{"data":'
+    signed_in: bool = False
+    writes: bool = False
+
+    def body(self, index: int, rows: Rows) -> bytes:
+        return orjson.dumps(
+            {
+                "query": self.document,
+                "operationName": self.operation_name,
+                "variables": self.variables(index, rows),
+            }
+        )
+
+    def requests(self, count: int, rows: Rows, tokens: list[str]) -> list[Request]:
+        return [
+            Request(self.body(i, rows), tokens[i % len(tokens)] if self.signed_in else None)
+            for i in range(count)
+        ]
+
+
+OPERATIONS = (
+    Operation(
+        "nested",
+        "first 50 users × 10 posts × 5 comments + authors",
+        NESTED,
+        "Nested",
+        lambda _i, _rows: {"users": 50, "posts": 10, "comments": 5},
+    ),
+    Operation(
+        "tiny",
+        "one user's username by id",
+        TINY,
+        "Tiny",
+        lambda i, rows: {"id": global_id("User", rows.user(i))},
+    ),
+    Operation(
+        "page",
+        "20 newest posts with author, comment count, first 3 comments",
+        PAGE,
+        "Page",
+        lambda _i, _rows: {"first": 20, "comments": 3},
+    ),
+    Operation(
+        "login",
+        "login with username and password",
+        LOGIN,
+        "Login",
+        lambda i, rows: {"input": {"usernameOrEmail": rows.username(i), "password": DEMO_PASSWORD}},
+        expect='"__typename":"LoginSuccess"',
+        writes=True,
+    ),
+    Operation(
+        "write",
+        "addComment on rotating posts by signed-in users",
+        ADD_COMMENT,
+        "AddComment",
+        lambda i, rows: {
+            "input": {"postId": global_id("Post", rows.post(i)), "body": f"bench {i}"}
+        },
+        expect='"__typename":"AddCommentSuccess"',
+        signed_in=True,
+        writes=True,
+    ),
+)
+BY_NAME = {operation.name: operation for operation in OPERATIONS}

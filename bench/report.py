@@ -1,0 +1,141 @@
+"""The benchmark's report: per-operation figures, ratios to the floor and the targets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bench.measure import Measurement
+from bench.servers import gql_app_name
+
+MB = 1024 * 1024
+FLOOR = "floor"
+
+
+SINGLE = gql_app_name(1)
+DOUBLE = gql_app_name(2)
+
+
+@dataclass(frozen=True)
+class Target:
+    """gql_app (one worker) against the floor: throughput ratio and latency tail."""
+
+    min_ratio: float
+    max_p99_over_p50: float | None = None
+
+
+TARGETS = {
+    "nested": Target(0.25, 3.0),
+    "tiny": Target(0.4, 3.0),
+    "page": Target(0.3),
+}
+WORKERS_SCALING_TARGET = ("tiny", 1.5)
+RSS_TARGET_MB = 150.0
+NESTED_STATEMENTS_TARGET = 5
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+
+
+def _row(m: Measurement) -> str:
+    load = m.load
+    if m.failure or load is None:
+        return f"| {m.server} | failed: {(m.failure or 'no load')[:120]} |" + " |" * 8
+    statements = (
+        f"{m.statements.queries:g} (+{m.statements.control:g} tx)" if m.statements else "n/a"
+    )
+    tail = load.p99_ms / load.p50_ms if load.p50_ms else 0.0
+    rss = ", ".join(f"{peak / MB:.0f}" for peak in m.peak_rss)
+    return (
+        f"| {m.server} | {load.rate:,.1f} | {_ms(load.p50_ms)} | {_ms(load.p99_ms)} | {tail:.1f} "
+        f"| {load.errors} | {statements} | {m.cpu_percent:.0f} | {m.cpu_ms_per_request:.2f} "
+        f"| {rss} |"
+    )
+
+
+HEADER = (
+    "| server | req/s | p50 ms | p99 ms | p99/p50 | errors | SQL/req | CPU % | CPU ms/req "
+    "| peak RSS MB/worker |\n|---|---:|---:|---:|---:|---:|---|---:|---:|---|"
+)
+
+
+def _rate(results: dict[tuple[str, str], Measurement], server: str, operation: str) -> float:
+    found = results.get((server, operation))
+    load = found.load if found and not found.failure else None
+    return load.rate if load else 0.0
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _targets(results: dict[tuple[str, str], Measurement], operations: list[str]) -> list[str]:
+    lines = ["| check | measured | target | |", "|---|---:|---:|---|"]
+    for operation in operations:
+        floor, single = _rate(results, FLOOR, operation), _rate(results, SINGLE, operation)
+        ratio = single / floor if floor else 0.0
+        target = TARGETS.get(operation)
+        wanted = f"≥ {target.min_ratio:g}×" if target else "(none)"
+        verdict = _mark(ratio >= target.min_ratio) if target else ""
+        lines.append(
+            f"| {operation}: gql_app ÷ floor req/s | {ratio:.2f}× | {wanted} | {verdict} |"
+        )
+        measured = results.get((SINGLE, operation))
+        if target and target.max_p99_over_p50 and measured and measured.load:
+            tail = measured.load.p99_ms / measured.load.p50_ms if measured.load.p50_ms else 0.0
+            lines.append(
+                f"| {operation}: gql_app p99 ÷ p50 | {tail:.1f} | ≤ {target.max_p99_over_p50:g} "
+                f"| {_mark(tail <= target.max_p99_over_p50)} |"
+            )
+    operation, wanted_scaling = WORKERS_SCALING_TARGET
+    single, double = _rate(results, SINGLE, operation), _rate(results, DOUBLE, operation)
+    if single and double:
+        scaling = double / single
+        lines.append(
+            f"| {operation}: 2 workers ÷ 1 worker req/s | {scaling:.2f}× | ≥ {wanted_scaling:g}× "
+            f"| {_mark(scaling >= wanted_scaling)} |"
+        )
+    for server in (SINGLE, DOUBLE):
+        nested = results.get((server, "nested"))
+        if nested and nested.peak_rss:
+            peak = max(nested.peak_rss) / MB
+            lines.append(
+                f"| nested, {server}: peak RSS per worker | {peak:.0f} MB | ≤ {RSS_TARGET_MB:g} MB "
+                f"| {_mark(peak <= RSS_TARGET_MB)} |"
+            )
+            after = " → ".join(f"{rss / MB:.0f}" for rss in nested.rss_after_runs)
+            lines.append(f"| nested, {server}: RSS after each run | {after} MB | no growth | |")
+    nested = results.get((SINGLE, "nested"))
+    if nested and nested.statements:
+        count = nested.statements.queries
+        lines.append(
+            f"| nested: SQL statements per request | {count:g} | ≤ {NESTED_STATEMENTS_TARGET} "
+            f"| {_mark(count <= NESTED_STATEMENTS_TARGET)} |"
+        )
+    return lines
+
+
+def render(
+    results: dict[tuple[str, str], Measurement],
+    operations: Iterable[tuple[str, str]],
+    context: list[str],
+    parity: dict[str, str],
+) -> str:
+    """The whole report as Markdown (readable as it is on a terminal)."""
+    ops = list(operations)
+    out = ["## Run", "", *context, "", "## Figures", ""]
+    for name, title in ops:
+        out += [f"### {name}: {title}", "", HEADER]
+        out += [_row(m) for (_, op), m in results.items() if op == name]
+        out.append("")
+    out += ["## Against the floor and the targets", "", *_targets(results, [n for n, _ in ops])]
+    out += ["", "## Parity (gql_app's `data` equals the floor's for the same request)", ""]
+    out += [f"- {name}: {verdict}" for name, verdict in parity.items()]
+    out += ["", "## SQL statements of gql_app (1 worker), per request", ""]
+    for name, _ in ops:
+        measured = results.get((SINGLE, name))
+        if measured and measured.statements:
+            out.append(f"- {name}:")
+            out += [f"  - `{text}`" for text in measured.statements.texts]
+    return "\n".join(out) + "\n"
