@@ -13,7 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql_app import migrate, queries
 from gql_app.config import Settings, load_settings
-from gql_app.db import create_engine, create_sessionmaker, describe_error
+from gql_app.db import (
+    create_engine,
+    create_sessionmaker,
+    describe_error,
+    public_database_error,
+)
+from gql_app.errors import DatabaseBusy, DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except Exception as exc:  # noqa: BLE001 - any failure to reach the database is "not ready"
             reason = describe_error(exc)
             logger.warning("readiness check failed: %s", reason)
-            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+            public = public_database_error(exc)
+            code = public.code if public is not None else DatabaseUnavailable.code
+            status = "busy" if code == DatabaseBusy.code else "unavailable"
+            body = {"status": status, "code": code, "reason": reason}
+            return JSONResponse(body, status_code=503)
         if revision != head:
             reason = f"database at migration {revision or 'none'}, code expects {head}"
             return JSONResponse({"status": "behind", "reason": reason}, status_code=503)
