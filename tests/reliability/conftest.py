@@ -7,15 +7,9 @@ Every test gets a fresh database, copied from a template migrated once per sessi
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -24,7 +18,8 @@ import pytest
 from gql_app import migrate, queries
 from gql_app.config import Settings, load_settings
 from gql_app.db import APPLICATION_NAME, create_engine
-from tests.conftest import IN_CI, PostgresCluster, free_port, run_async_blocking
+from tests.conftest import IN_CI, PostgresCluster, run_async_blocking
+from tests.reliability.pgbouncer import PgBouncer, pgbouncer_binary, running_pgbouncer
 
 DATABASE = "gql_app_reliability"
 TEMPLATE = "gql_app_reliability_template"
@@ -101,79 +96,17 @@ def assert_no_leaks(states: list[str], limit: int) -> None:
     assert set(states) <= {"idle"}, states
 
 
-@dataclass
-class PgBouncer:
-    """A PgBouncer in transaction pooling mode in front of the suite's cluster."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    root: Path
-
-    def url(self, database: str = DATABASE) -> str:
-        return database_url(self.port, database)
-
-
-_PGBOUNCER_INI = """\
-[databases]
-* = host=127.0.0.1 port={server_port}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {root}/users.txt
-pool_mode = transaction
-max_client_conn = 1000
-default_pool_size = 4
-; what a typical deployment does about asyncpg's startup parameter: drops it
-ignore_startup_parameters = statement_timeout
-logfile = {root}/pgbouncer.log
-"""
-
-
-def _pgbouncer_binary() -> str:
-    found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
-    if found is None:
+@pytest.fixture(scope="session")
+def pgbouncer(own_postgres: PostgresCluster) -> Iterator[PgBouncer]:
+    """PgBouncer (the Debian package's binary) in front of the suite's cluster."""
+    binary = pgbouncer_binary()
+    if binary is None:
         reason = "PgBouncer NOT TESTED: no pgbouncer binary (Debian: apt-get install pgbouncer)"
         if IN_CI:
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
-    return found
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} (exit status {process.poll()})")
-
-
-@pytest.fixture(scope="session")
-def pgbouncer(own_postgres: PostgresCluster) -> Iterator[PgBouncer]:
-    """PgBouncer (the Debian package's binary) started for the session, as `postgres`."""
-    binary = _pgbouncer_binary()
-    root = Path(tempfile.mkdtemp(prefix="gql_app_pgbouncer_"))
-    port = free_port()
-    (root / "users.txt").write_text('"postgres" ""\n')
-    ini = root / "pgbouncer.ini"
-    ini.write_text(_PGBOUNCER_INI.format(server_port=own_postgres.port, port=port, root=root))
-    command = [binary, str(ini)]
-    if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        shutil.chown(root, "postgres")
-        command = ["runuser", "-u", "postgres", "--", *command]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_port(port, process)
-        yield PgBouncer(port=port, process=process, root=root)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
+    with running_pgbouncer(binary, own_postgres.port, server_pool_size=4) as bouncer:
+        yield bouncer
 
 
 def reliability_settings(url: str, **overrides: object) -> Settings:

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from gql_app.config import Settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
 from gql_app.errors import QueryTimeout
-from tests.reliability.conftest import PgBouncer, reliability_settings
+from tests.reliability.conftest import DATABASE, PgBouncer, reliability_settings
 
 _SLEEP = text("SELECT pg_sleep(:seconds)")
 _SHOW_TIMEOUT = text("SHOW statement_timeout")
@@ -18,7 +18,7 @@ _SHOW_TIMEOUT = text("SHOW statement_timeout")
 
 @pytest.fixture
 def bouncer_url(pgbouncer: PgBouncer, reliability_url: str) -> str:
-    return pgbouncer.url()
+    return pgbouncer.url(DATABASE)
 
 
 async def _run_units(settings: Settings, units: int, concurrency: int) -> list[BaseException]:
