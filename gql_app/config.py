@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(10, ge=1)
     environment: Environment = Environment.DEVELOPMENT
 
+    token_ttl_days: int = Field(14, ge=1, le=3650)
+    login_max_failures: int = Field(5, ge=1)
+    login_failure_window_seconds: int = Field(900, ge=1)
+
     @field_validator("database_url", "migration_database_url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:

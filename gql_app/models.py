@@ -139,9 +139,7 @@ class LoginFailure(Base):
     """
 
     __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_account_key_failed_at", "account_key", "failed_at"),
-    )
+    __table_args__ = (Index("ix_login_failures_account_key_failed_at", "account_key", "failed_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     account_key: Mapped[str] = mapped_column(String(64))

@@ -5,15 +5,27 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
+from functools import cache
 
 from passlib.context import CryptContext
+
+# argon2id's cost, above OWASP's baseline of 19 MiB and 2 passes.
+ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES = 65536, 3, 4
 
 # argon2id for new hashes; bcrypt hashes still verify and are re-hashed on the next login.
 password_context = CryptContext(
     schemes=["argon2", "bcrypt"],
     deprecated="auto",
     argon2__type="ID",
+    argon2__memory_cost=ARGON2_MEMORY_KIB,
+    argon2__rounds=ARGON2_PASSES,
+    argon2__parallelism=ARGON2_LANES,
 )
+
+
+TOKEN_BYTES = 32  # 256 bits
+# bcrypt only ever read this many bytes of a password: a legacy hash is checked against them.
+BCRYPT_MAX_BYTES = 72
 
 
 async def hash_password(password: str) -> str:
@@ -21,7 +33,35 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(password_context.hash, password)
 
 
-TOKEN_BYTES = 32  # 256 bits
+@cache
+def _dummy_hash() -> str:
+    """A hash of a random password, verified for unknown users so they cost the same work."""
+    return password_context.hash(secrets.token_urlsafe(TOKEN_BYTES))
+
+
+def _verify(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    if password_hash is None:
+        password_context.verify(password, _dummy_hash())
+        return False, None
+    secret: str | bytes = password
+    if password_context.identify(password_hash) == "bcrypt":
+        secret = password.encode()[:BCRYPT_MAX_BYTES]
+    if not password_context.verify(secret, password_hash):
+        return False, None
+    if password_context.needs_update(password_hash):
+        return True, password_context.hash(password)
+    return True, None
+
+
+async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """Whether `password` matches, and the hash to store instead (None if it is current).
+
+    Runs in a worker thread. A `password_hash` of None (no such user) verifies against a
+    dummy hash and fails, costing what a real check costs (no user enumeration by timing).
+    A legacy bcrypt hash is checked against the first 72 bytes, as bcrypt hashed them, and
+    replaced by an argon2id hash of the whole password.
+    """
+    return await asyncio.to_thread(_verify, password, password_hash)
 
 
 def new_token() -> tuple[str, str]:

@@ -32,6 +32,7 @@ from gql_app import migrate
 from gql_app.app import Resources, create_app
 from gql_app.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
+from gql_app.security import password_context
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -211,6 +212,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite") / "template.db"
     run_async_blocking(migrate.upgrade(load_settings(database_url=f"sqlite+aiosqlite:///{path}")))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def light_password_hashing() -> Iterator[None]:
+    """argon2id at a light cost: the suite hashes hundreds of passwords, and the production
+    cost (`security.ARGON2_*`) is not what the tests are about."""
+    production = password_context.to_dict()
+    password_context.update(argon2__memory_cost=1024, argon2__rounds=1, argon2__parallelism=1)
+    try:
+        yield
+    finally:
+        password_context.load(production)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,0 +1,73 @@
+"""Validation of account input: usernames, emails and passwords, with messages for people."""
+
+from __future__ import annotations
+
+import re
+
+from gql_app.models import EMAIL_MAX, USERNAME_MAX, USERNAME_MIN
+
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
+
+_USERNAME = re.compile(r"[A-Za-z0-9_]+")
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
+_EMAIL_LOCAL_MAX = 64
+
+
+class InvalidInput(Exception):
+    """An argument breaks a rule; `field` names the input field, `message` says which rule."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def username(value: str, *, field: str = "username") -> str:
+    """The username, surrounding spaces removed: 3–50 ASCII letters, digits or underscores."""
+    value = value.strip()
+    if not USERNAME_MIN <= len(value) <= USERNAME_MAX:
+        raise InvalidInput(
+            field, f"must be {USERNAME_MIN} to {USERNAME_MAX} characters long, not {len(value)}"
+        )
+    if not _USERNAME.fullmatch(value):
+        raise InvalidInput(field, "may contain only letters (a-z, A-Z), digits and underscores")
+    return value
+
+
+def email(value: str, *, field: str = "email") -> str:
+    """The email address, surrounding spaces removed: a valid address of at most 120 characters."""
+    value = value.strip()
+    if len(value) > EMAIL_MAX:
+        raise InvalidInput(field, f"must be at most {EMAIL_MAX} characters long, not {len(value)}")
+    local, _, _ = value.partition("@")
+    if not _EMAIL.fullmatch(value) or len(local) > _EMAIL_LOCAL_MAX:
+        raise InvalidInput(field, "is not a valid email address (like name@example.com)")
+    return value
+
+
+def new_password(value: str, *, field: str = "password") -> str:
+    """A password to set: 8–128 characters, kept whole (never truncated)."""
+    if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
+        raise InvalidInput(
+            field, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long, not {len(value)}"
+        )
+    return value
+
+
+def given_password(value: str, *, field: str = "password") -> str:
+    """A password to check: no password longer than 128 characters can be right."""
+    if len(value) > PASSWORD_MAX:
+        raise InvalidInput(field, f"must be at most {PASSWORD_MAX} characters long")
+    return value
+
+
+def login(value: str, *, field: str = "login") -> str:
+    """A username or email to log in with, surrounding spaces removed."""
+    value = value.strip()
+    if not value or len(value) > EMAIL_MAX:
+        raise InvalidInput(
+            field, f"must be a username or an email of at most {EMAIL_MAX} characters"
+        )
+    return value
