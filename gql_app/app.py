@@ -20,6 +20,7 @@ from gql_app.db import (
     public_database_error,
 )
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable
+from gql_app.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.resources = Resources(settings, engine, create_sessionmaker(engine))
+        tune_gc()
         try:
             yield
         finally:

@@ -168,15 +168,24 @@ class RequestSession:
         `write=True` marks a unit that writes (on SQLite it takes the write lock at BEGIN).
         A failure of the database rather than of the request (pool exhausted, server gone,
         statement timeout) leaves as the `PublicError` of `public_database_error`.
+
+        A failed unit (its block raised, it was cancelled, or its commit failed) detaches the
+        session's objects before it rolls back: a rollback would expire them, and an expired
+        object cannot reload under asyncio, so objects that earlier units loaded (the viewer,
+        what the loaders cached) would break every field resolved after the failure.
         """
+        session = self._session
         async with self._lock:
             try:
-                async with self._session.begin():
-                    if write:
-                        await self._session.connection(execution_options={WRITE_OPTION: True})
-                    yield self._session
-            except Exception as exc:
-                public = public_database_error(exc)
+                await session.begin()
+                if write:
+                    await session.connection(execution_options={WRITE_OPTION: True})
+                yield session
+                await session.commit()
+            except BaseException as exc:
+                session.expunge_all()
+                await session.rollback()
+                public = public_database_error(exc) if isinstance(exc, Exception) else None
                 if public is None:
                     raise
                 raise public from exc

@@ -9,13 +9,14 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker, is_stale_statement
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable, QueryTimeout
+from gql_app.models import User
 from tests.conftest import PostgresCluster
 from tests.reliability.conftest import (
     assert_no_leaks,
@@ -167,3 +168,20 @@ async def test_a_unit_of_work_run_after_a_migration_is_rerun_once_and_succeeds(
         await session.close()
     assert (usernames, len(attempts)) == (["after"], 2)
     assert await _count_users(engine) == 1
+
+
+async def test_objects_loaded_before_a_failed_unit_of_work_stay_readable(
+    engine: AsyncEngine,
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        async with session.transaction(write=True) as db:
+            await db.execute(_INSERT_USER, {"name": "viewer", "email": "viewer@example.org"})
+        async with session.transaction() as db:
+            viewer = (await db.execute(select(User))).scalar_one()
+        with pytest.raises(QueryTimeout):
+            async with session.transaction() as db:
+                await db.execute(_SLEEP, {"seconds": 2})
+    finally:
+        await session.close()
+    assert viewer.username == "viewer"
