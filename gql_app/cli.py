@@ -142,6 +142,7 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
                     ),
                 ]
                 if not settings.is_sqlite:
+                    lines.append(f"tls:        {await queries.connection_tls(connection) or 'off'}")
                     states = await queries.connections_by_state(connection, APPLICATION_NAME)
                     summary = ", ".join(f"{state} {count}" for state, count in states)
                     lines.append(f"connections of {APPLICATION_NAME}: {summary or 'none'}")

@@ -31,9 +31,9 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
-def _ssl_context(mode: SslMode, ca_file: str | None) -> ssl.SSLContext | None:
+def _ssl_context(mode: SslMode, ca_file: str | None) -> ssl.SSLContext | bool:
     if mode is SslMode.DISABLE:
-        return None
+        return False  # not None: asyncpg takes None for libpq's "prefer", and tries TLS first
     context = ssl.create_default_context(cafile=ca_file)
     if mode is SslMode.REQUIRE:
         # libpq's "require": encrypted, but neither the certificate nor the host is checked.
@@ -255,6 +255,11 @@ def describe_error(exc: BaseException) -> str:
     cause = _driver_error(exc)
     if isinstance(exc, SATimeoutError):
         return "no database connection free within DB_POOL_TIMEOUT"
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return (
+            f"database certificate not trusted ({cause.verify_message}): "
+            "check DB_SSL_CA and the host name in DATABASE_URL"
+        )
     if isinstance(cause, ConnectionRefusedError | socket.gaierror) or (
         isinstance(cause, OSError) and not isinstance(cause, TimeoutError)
     ):
@@ -270,7 +275,8 @@ def describe_error(exc: BaseException) -> str:
 
 _SQLSTATE_MESSAGES = {
     "28P01": "database authentication failed (wrong password?)",
-    "28000": "database authentication failed (role not allowed?)",
+    # Also pg_hba.conf refusing the connection, e.g. a server that takes TLS only.
+    "28000": "database authentication failed (role not allowed, or TLS required: DB_SSL_MODE?)",
     "3D000": "database does not exist",
     "57P03": "database is starting up or shutting down",
     "53300": "database has too many connections",

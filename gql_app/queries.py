@@ -100,6 +100,9 @@ _connections_by_state = text(
     " FROM pg_stat_activity WHERE application_name = :application_name"
     " AND pid <> pg_backend_pid() GROUP BY state ORDER BY state"
 )
+_connection_tls = text(
+    "SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+)
 _connection_states = text(
     "SELECT coalesce(state, 'unknown') AS state,"
     " coalesce(extract(epoch FROM clock_timestamp() - state_change), 0)::float8 AS seconds"
@@ -245,6 +248,12 @@ async def connections_by_state(
     """PostgreSQL only: the application's connections in `pg_stat_activity`, per state."""
     result = await connection.execute(_connections_by_state, {"application_name": application_name})
     return [(row.state, row.connections) for row in result]
+
+
+async def connection_tls(connection: AsyncConnection) -> str | None:
+    """PostgreSQL only: the TLS version of this connection (`TLSv1.3`), None if unencrypted."""
+    version: str | None = await connection.scalar(_connection_tls)
+    return version
 
 
 async def connection_states(

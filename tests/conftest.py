@@ -77,6 +77,7 @@ class PostgresCluster:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gql_app_pg_")))
     port: int = field(default_factory=free_port)
     extra_options: str = ""  # more `-c name=value` server options, e.g. for the benchmark
+    hba: str | None = None  # pg_hba.conf in place of initdb's (which trusts every local user)
 
     @property
     def data(self) -> Path:
@@ -107,6 +108,17 @@ class PostgresCluster:
             "--no-sync",
             "--locale=C",
         )
+        if self.hba is not None:
+            (self.data / "pg_hba.conf").write_text(self.hba)
+
+    def install_file(self, name: str, content: bytes) -> Path:
+        """A file only the server's user may read (as its TLS key must be), in `root`."""
+        path = self.root / name
+        path.write_bytes(content)
+        path.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(path, "postgres")
+        return path
 
     def start(self) -> None:
         options = (
