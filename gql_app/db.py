@@ -149,6 +149,10 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class SessionClosedError(RuntimeError):
+    """A unit of work began after its request's session was closed."""
+
+
 class RequestSession:
     """A request's one `AsyncSession` (DESIGN.md contracts 1 and 2).
 
@@ -160,6 +164,7 @@ class RequestSession:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._session = sessionmaker()
         self._lock = asyncio.Lock()
+        self._closed = False
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -176,6 +181,8 @@ class RequestSession:
         """
         session = self._session
         async with self._lock:
+            if self._closed:
+                raise SessionClosedError("the request is over: its session is closed")
             try:
                 await session.begin()
                 if write:
@@ -211,7 +218,16 @@ class RequestSession:
             return await work(session)
 
     async def close(self) -> None:
-        await self._session.close()
+        """End the request's database use, once the unit of work in progress (if any) ends.
+
+        A resolver can outlive its operation: when a field fails, GraphQL execution stops
+        waiting for its siblings, which keep running. Closing under their feet would break
+        their unit of work; a unit they begin afterwards would hold a connection nobody
+        returns. So close waits its turn, and later units raise `SessionClosedError`.
+        """
+        async with self._lock:
+            self._closed = True
+            await self._session.close()
 
 
 async def copy_records(

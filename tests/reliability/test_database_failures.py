@@ -14,7 +14,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
-from gql_app.db import RequestSession, create_engine, create_sessionmaker, is_stale_statement
+from gql_app.db import (
+    RequestSession,
+    SessionClosedError,
+    create_engine,
+    create_sessionmaker,
+    is_stale_statement,
+)
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable, QueryTimeout
 from gql_app.models import User
 from tests.conftest import PostgresCluster
@@ -185,3 +191,25 @@ async def test_objects_loaded_before_a_failed_unit_of_work_stay_readable(
     finally:
         await session.close()
     assert viewer.username == "viewer"
+
+
+async def test_closing_waits_for_the_unit_of_work_in_progress_and_refuses_later_ones(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    finished: list[int] = []
+
+    async def sibling_that_outlives_the_operation() -> None:
+        async with session.transaction() as db:
+            await db.execute(_SLEEP, {"seconds": 0.2})
+            finished.append(1)
+
+    task = asyncio.create_task(sibling_that_outlives_the_operation())
+    await asyncio.sleep(0.05)
+    await session.close()
+    await task
+    with pytest.raises(SessionClosedError):
+        async with session.transaction() as db:
+            await db.execute(_COUNT_USERS)
+    assert finished == [1]
+    assert_no_leaks(await settled_connections(reliability_url, limit=1), limit=1)
