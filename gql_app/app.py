@@ -20,6 +20,8 @@ from gql_app.db import (
     public_database_error,
 )
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable
+from gql_app.graphql.router import create_graphql_router
+from gql_app.request_id import RequestIdMiddleware
 from gql_app.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(title="gql_app", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(create_graphql_router(settings), prefix="/graphql")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(10, ge=1)
     environment: Environment = Environment.DEVELOPMENT
 
+    graphiql: bool | None = Field(None, description="None: on in development, off in production")
+    max_page_size: int = Field(100, ge=1, le=10_000)
+    loader_batch_size: int = Field(500, ge=1, le=10_000, description="bound of IN lists")
+
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
@@ -133,6 +137,13 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """`GRAPHIQL` if set, else on in development and off in production."""
+        if self.graphiql is not None:
+            return self.graphiql
+        return self.environment is Environment.DEVELOPMENT
 
     def ssl_for(self, raw_url: str) -> tuple[SslMode, Path | None]:
         """TLS mode and CA file: `DB_SSL_MODE`/`DB_SSL_CA` win over the URL's libpq options."""

@@ -259,6 +259,14 @@ def unique_violation(exc: IntegrityError) -> str | None:
     return match[1] or f"uq_{match[2]}_{match[3]}"
 
 
+def foreign_key_violation(exc: IntegrityError) -> bool:
+    """Whether `exc` is a violated foreign key (a referenced row is missing), on either dialect."""
+    cause = exc.orig.__cause__ if exc.orig else None
+    if getattr(cause, "sqlstate", None) == "23503":
+        return True
+    return "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
 def _driver_error(exc: BaseException) -> BaseException:
     """The driver's own exception under SQLAlchemy's wrappers (`exc` itself if none)."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:

@@ -8,15 +8,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
-from gql_app.db import copy_records, unique_violation
-from gql_app.models import AuthToken, Comment, LoginFailure, Post, User
+from gql_app.db import copy_records, foreign_key_violation, unique_violation
+from gql_app.graphql.pagination import Page
+from gql_app.models import AuthToken, Base, Comment, LoginFailure, Post, User
 
 
 class UsernameTakenError(Exception):
@@ -288,3 +306,342 @@ async def insert_comments(session: AsyncSession, rows: Sequence[Mapping[str, Any
 async def delete_all_users(session: AsyncSession) -> None:
     """Delete every user, and so (by cascade) every post, comment and token."""
     await session.execute(delete(User))
+
+
+# The GraphQL API's reads and writes of posts and comments. Reads return plain rows and
+# take many ids at once: the DataLoaders of gql_app/loaders.py batch them.
+
+_USER_ROW = (User.id, User.username, User.email, User.created_at)
+_POST_ROW = (Post.id, Post.author_id, Post.title, Post.body, Post.created_at, Post.updated_at)
+_COMMENT_ROW = (Comment.id, Comment.post_id, Comment.author_id, Comment.body, Comment.created_at)
+Record = Row[*tuple[Any, ...]]
+AnySelect = Select[*tuple[Any, ...]]
+
+
+class PostMissingError(Exception):
+    """The post a comment was added to does not exist (any more)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Keyset:
+    """A total order of a table's rows by a unique sort key, for keyset pagination.
+
+    `name` goes into cursors, so a cursor of one order is refused by another. Compared by
+    identity: the statements built for each are cached.
+    """
+
+    name: str
+    key: tuple[InstrumentedAttribute[Any], ...]
+    descending: bool
+    row: tuple[InstrumentedAttribute[Any], ...]
+
+    @property
+    def key_types(self) -> tuple[type, ...]:
+        return tuple(column.type.python_type for column in self.key)
+
+    def key_of(self, row: Record) -> tuple[Any, ...]:
+        return tuple(getattr(row, column.key) for column in self.key)
+
+
+USERS_BY_USERNAME = Keyset("users:username", (User.username, User.id), False, _USER_ROW)
+USERS_NEWEST = Keyset("users:newest", (User.created_at, User.id), True, _USER_ROW)
+USERS_OLDEST = Keyset("users:oldest", (User.created_at, User.id), False, _USER_ROW)
+POSTS_NEWEST = Keyset("posts:newest", (Post.created_at, Post.id), True, _POST_ROW)
+POSTS_OLDEST = Keyset("posts:oldest", (Post.created_at, Post.id), False, _POST_ROW)
+COMMENTS_NEWEST = Keyset("comments:newest", (Comment.created_at, Comment.id), True, _COMMENT_ROW)
+COMMENTS_OLDEST = Keyset("comments:oldest", (Comment.created_at, Comment.id), False, _COMMENT_ROW)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Relation:
+    """The rows of a table that belong to a parent row, in the order of a keyset."""
+
+    keyset: Keyset
+    parent: InstrumentedAttribute[int]
+
+
+USER_POSTS = Relation(POSTS_NEWEST, Post.author_id)
+USER_COMMENTS = Relation(COMMENTS_NEWEST, Comment.author_id)
+POST_COMMENTS = Relation(COMMENTS_OLDEST, Comment.post_id)
+
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text_: str) -> str:
+    """A LIKE pattern matching `text_` anywhere, its `%`, `_` and `\\` taken literally."""
+    for char in (LIKE_ESCAPE, "%", "_"):
+        text_ = text_.replace(char, LIKE_ESCAPE + char)
+    return f"%{text_}%"
+
+
+def _contains(column: InstrumentedAttribute[str], parameter: str) -> ColumnElement[bool]:
+    """Case-insensitive (ASCII only on SQLite) containment of a bound pattern."""
+    return func.lower(column).like(func.lower(bindparam(parameter)), escape=LIKE_ESCAPE)
+
+
+# Filters by name: a query's statement includes those given a value, bound by that name.
+_FILTERS: dict[str, ColumnElement[bool]] = {
+    "username_contains": _contains(User.username, "username_contains"),
+    "author_id": Post.author_id == bindparam("author_id"),
+    "search": or_(_contains(Post.title, "search"), _contains(Post.body, "search")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageShape:
+    """What decides a page statement's SQL: which cursors bound it and which way it runs."""
+
+    has_after: bool
+    has_before: bool
+    backward: bool
+
+    @classmethod
+    def of(cls, page: Page) -> PageShape:
+        return cls(page.after is not None, page.before is not None, page.backward)
+
+
+def _page_parameters(page: Page) -> dict[str, Any]:
+    """The bound values of a page statement: one row more than asked, to see if more follow."""
+    parameters: dict[str, Any] = {"limit": page.limit + 1}
+    for prefix, key in (("after", page.after), ("before", page.before)):
+        if key is not None:
+            parameters |= {f"{prefix}_{i}": value for i, value in enumerate(key)}
+    return parameters
+
+
+def _keyset_clauses(
+    keyset: Keyset, shape: PageShape
+) -> tuple[list[ColumnElement[bool]], list[UnaryExpression[Any]]]:
+    """The conditions of the cursors and the ORDER BY of the rows to fetch.
+
+    Row values compare the whole key at once (`(created_at, id) < (:after_0, :after_1)`),
+    which both dialects evaluate and PostgreSQL serves from the composite index. Backward
+    pages fetch in reverse order; `slice_rows` turns them round.
+    """
+    key = tuple_(*keyset.key)
+    conditions: list[ColumnElement[bool]] = []
+    for prefix, present, later in (
+        ("after", shape.has_after, True),
+        ("before", shape.has_before, False),
+    ):
+        if present:
+            bound = tuple_(
+                *(bindparam(f"{prefix}_{i}", type_=c.type) for i, c in enumerate(keyset.key))
+            )
+            conditions.append(key > bound if later != keyset.descending else key < bound)
+    descending = keyset.descending != shape.backward
+    order = [column.desc() if descending else column.asc() for column in keyset.key]
+    return conditions, order
+
+
+@cache
+def _page_statement(keyset: Keyset, shape: PageShape, filters: tuple[str, ...]) -> AnySelect:
+    conditions, order = _keyset_clauses(keyset, shape)
+    return (
+        select(*keyset.row)
+        .where(*(_FILTERS[name] for name in filters), *conditions)
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+@cache
+def _count_statement(table: type[Base], filters: tuple[str, ...]) -> AnySelect:
+    return select(func.count()).select_from(table).where(*(_FILTERS[name] for name in filters))
+
+
+def _given(filters: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in filters.items() if value is not None}
+
+
+async def page_of(
+    session: AsyncSession, keyset: Keyset, page: Page, **filters: Any
+) -> Sequence[Record]:
+    """A page of a table's rows (up to `limit + 1`, see `Page`), filtered by `_FILTERS`.
+
+    A filter whose value is None is not applied; `username_contains` and `search` take
+    `contains_pattern` values.
+    """
+    given = _given(filters)
+    statement = _page_statement(keyset, PageShape.of(page), tuple(sorted(given)))
+    result = await session.execute(statement, given | _page_parameters(page))
+    return result.all()
+
+
+async def count_of(session: AsyncSession, table: type[Base], **filters: Any) -> int:
+    """How many rows of `table` the filters (as for `page_of`) match."""
+    given = _given(filters)
+    statement = _count_statement(table, tuple(sorted(given)))
+    count: int = (await session.execute(statement, given)).scalar_one()
+    return count
+
+
+@cache
+def _related_statement(relation: Relation, shape: PageShape) -> AnySelect:
+    """One page of related rows for each of many parents, in one statement.
+
+    `ROW_NUMBER() OVER (PARTITION BY parent ...)` numbers each parent's rows in page order
+    (PostgreSQL, and SQLite from 3.25); the outer query keeps the first `limit` of each.
+    """
+    conditions, order = _keyset_clauses(relation.keyset, shape)
+    ranked = (
+        select(
+            *relation.keyset.row,
+            func.row_number().over(partition_by=relation.parent, order_by=order).label("rn"),
+        )
+        .where(relation.parent.in_(bindparam("parent_ids", expanding=True)), *conditions)
+        .subquery()
+    )
+    return (
+        select(*(ranked.c[column.key] for column in relation.keyset.row))
+        .where(ranked.c.rn <= bindparam("limit", type_=Integer))
+        .order_by(ranked.c[relation.parent.key], ranked.c.rn)
+    )
+
+
+async def related_pages(
+    session: AsyncSession, relation: Relation, parent_ids: Sequence[int], page: Page
+) -> dict[int, list[Record]]:
+    """The same page (up to `limit + 1` rows) of each parent's related rows, by parent id."""
+    statement = _related_statement(relation, PageShape.of(page))
+    parameters = {"parent_ids": list(parent_ids)} | _page_parameters(page)
+    pages: dict[int, list[Record]] = {parent_id: [] for parent_id in parent_ids}
+    for row in await session.execute(statement, parameters):
+        pages[getattr(row, relation.parent.key)].append(row)
+    return pages
+
+
+@cache
+def _related_count_statement(relation: Relation) -> AnySelect:
+    return (
+        select(relation.parent, func.count())
+        .where(relation.parent.in_(bindparam("parent_ids", expanding=True)))
+        .group_by(relation.parent)
+    )
+
+
+async def related_counts(
+    session: AsyncSession, relation: Relation, parent_ids: Sequence[int]
+) -> dict[int, int]:
+    """How many related rows each parent has, by parent id (parents with none absent)."""
+    result = await session.execute(
+        _related_count_statement(relation), {"parent_ids": list(parent_ids)}
+    )
+    return {parent_id: count for parent_id, count in result}
+
+
+_users_by_ids = select(*_USER_ROW).where(User.id.in_(bindparam("ids", expanding=True)))
+_posts_by_ids = select(*_POST_ROW).where(Post.id.in_(bindparam("ids", expanding=True)))
+_comments_by_ids = select(*_COMMENT_ROW).where(Comment.id.in_(bindparam("ids", expanding=True)))
+
+
+async def _rows_by_id(
+    session: AsyncSession, statement: AnySelect, ids: Sequence[int]
+) -> dict[int, Record]:
+    return {row.id: row for row in await session.execute(statement, {"ids": list(ids)})}
+
+
+async def users_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
+    return await _rows_by_id(session, _users_by_ids, ids)
+
+
+async def posts_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
+    return await _rows_by_id(session, _posts_by_ids, ids)
+
+
+async def comments_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
+    return await _rows_by_id(session, _comments_by_ids, ids)
+
+
+_insert_post = insert(Post).returning(*_POST_ROW)
+_update_post = (
+    update(Post)
+    .where(Post.id == bindparam("post_id"), Post.author_id == bindparam("owner_id"))
+    .values(
+        title=func.coalesce(bindparam("title", type_=Post.title.type), Post.title),
+        body=func.coalesce(bindparam("body", type_=Post.body.type), Post.body),
+        updated_at=bindparam("now"),
+    )
+    .returning(*_POST_ROW)
+)
+_delete_post = (
+    delete(Post)
+    .where(Post.id == bindparam("post_id"), Post.author_id == bindparam("author_id"))
+    .returning(Post.id)
+)
+_post_author_id = select(Post.author_id).where(Post.id == bindparam("post_id"))
+_insert_comment = insert(Comment).returning(*_COMMENT_ROW)
+_delete_comment = (
+    delete(Comment)
+    .where(Comment.id == bindparam("comment_id"), Comment.author_id == bindparam("author_id"))
+    .returning(Comment.id)
+)
+_comment_author_id = select(Comment.author_id).where(Comment.id == bindparam("comment_id"))
+
+
+async def insert_post(
+    session: AsyncSession, *, author_id: int, title: str, body: str, now: datetime
+) -> Record:
+    values = {"author_id": author_id, "title": title, "body": body}
+    result = await session.execute(_insert_post, values | {"created_at": now, "updated_at": now})
+    return result.one()
+
+
+async def update_post(
+    session: AsyncSession,
+    *,
+    post_id: int,
+    author_id: int,
+    title: str | None,
+    body: str | None,
+    now: datetime,
+) -> Record | None:
+    """Change the fields given (None keeps one) of a post of `author_id`; None if no such post."""
+    result = await session.execute(
+        _update_post,
+        {"post_id": post_id, "owner_id": author_id, "title": title, "body": body, "now": now},
+    )
+    return result.one_or_none()
+
+
+async def delete_post(session: AsyncSession, *, post_id: int, author_id: int) -> bool:
+    """Delete a post of `author_id` and, by cascade, its comments; False if no such post."""
+    result = await session.execute(_delete_post, {"post_id": post_id, "author_id": author_id})
+    return result.one_or_none() is not None
+
+
+async def post_author_id(session: AsyncSession, post_id: int) -> int | None:
+    """The author of a post, or None if there is no such post."""
+    return (await session.execute(_post_author_id, {"post_id": post_id})).scalar_one_or_none()
+
+
+async def insert_comment(
+    session: AsyncSession, *, post_id: int, author_id: int, body: str, now: datetime
+) -> Record:
+    """Insert a comment; raises `PostMissingError` when the post does not exist.
+
+    The foreign key decides (DESIGN.md contract 5); the insert runs in a savepoint, so the
+    caller's transaction stays usable after a violation.
+    """
+    values = {"post_id": post_id, "author_id": author_id, "body": body, "created_at": now}
+    try:
+        async with session.begin_nested():
+            return (await session.execute(_insert_comment, values)).one()
+    except IntegrityError as exc:
+        if not foreign_key_violation(exc):
+            raise
+        raise PostMissingError from None
+
+
+async def delete_comment(session: AsyncSession, *, comment_id: int, author_id: int) -> bool:
+    """Delete a comment of `author_id`; False if there is no such comment."""
+    result = await session.execute(
+        _delete_comment, {"comment_id": comment_id, "author_id": author_id}
+    )
+    return result.one_or_none() is not None
+
+
+async def comment_author_id(session: AsyncSession, comment_id: int) -> int | None:
+    """The author of a comment, or None if there is no such comment."""
+    result = await session.execute(_comment_author_id, {"comment_id": comment_id})
+    return result.scalar_one_or_none()

@@ -13,12 +13,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 import httpx
@@ -28,20 +29,20 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql_app import migrate
+from gql_app import migrate, queries
 from gql_app.app import Resources, create_app
 from gql_app.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
-from gql_app.security import password_context
+from gql_app.graphql.ids import decode_id_of, encode_global_id
+from gql_app.models import utcnow
+from gql_app.security import new_token, password_context
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
 TEST_DB = "gql_app_test"
 SCRATCH_DB = "gql_app_scratch"
-_TRUNCATE = (
-    "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
-)
+_TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
 _postgres_skip_reason: list[str] = []
 
 
@@ -374,3 +375,125 @@ def sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
 
     event.listen(resources.engine.sync_engine, "before_cursor_execute", record)
     return log
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """POST a GraphQL operation to the app; the response body."""
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+    )
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def graphql_data(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The `data` of an operation that must succeed without errors."""
+    body = await graphql(client, query, variables, headers=headers)
+    assert "errors" not in body, body["errors"]
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    """A user with a live token: `headers` authenticate requests as them."""
+
+    pk: int
+    id: str
+    username: str
+    headers: dict[str, str]
+
+
+MakeUser = Callable[[str], Awaitable[AuthUser]]
+
+
+@pytest.fixture
+def make_user(db: RequestSession) -> MakeUser:
+    """Creates a user (email `<username>@example.com`) with a bearer token."""
+
+    async def make(username: str) -> AuthUser:
+        token, token_hash = new_token()
+        async with db.transaction(write=True) as session:
+            user = await queries.create_user(
+                session, username=username, email=f"{username}@example.com", password_hash="-"
+            )
+            await queries.create_token(
+                session,
+                user_id=user.id,
+                token_hash=token_hash,
+                expires_at=utcnow() + timedelta(days=1),
+            )
+        return AuthUser(user.id, encode_global_id("User", user.id), username, bearer_headers(token))
+
+    return make
+
+
+def bearer_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class MakePost(Protocol):
+    async def __call__(
+        self, author: AuthUser, title: str = ..., body: str = ..., *, minute: int = ...
+    ) -> str: ...
+
+
+class MakeComment(Protocol):
+    async def __call__(
+        self, author: AuthUser, post_id: str, body: str = ..., *, minute: int = ...
+    ) -> str: ...
+
+
+@pytest.fixture
+def make_post(db: RequestSession) -> MakePost:
+    """Writes a post `minute` minutes after EPOCH; its global id."""
+
+    async def make(
+        author: AuthUser, title: str = "A title", body: str = "A body", *, minute: int = 0
+    ) -> str:
+        async with db.transaction(write=True) as session:
+            row = await queries.insert_post(
+                session,
+                author_id=author.pk,
+                title=title,
+                body=body,
+                now=EPOCH + timedelta(minutes=minute),
+            )
+        return encode_global_id("Post", row.id)
+
+    return make
+
+
+@pytest.fixture
+def make_comment(db: RequestSession) -> MakeComment:
+    """Writes a comment `minute` minutes after EPOCH on the post of `post_id`; its global id."""
+
+    async def make(
+        author: AuthUser, post_id: str, body: str = "A comment", *, minute: int = 0
+    ) -> str:
+        async with db.transaction(write=True) as session:
+            row = await queries.insert_comment(
+                session,
+                post_id=decode_id_of(post_id, "Post"),
+                author_id=author.pk,
+                body=body,
+                now=EPOCH + timedelta(minutes=minute),
+            )
+        return encode_global_id("Comment", row.id)
+
+    return make

@@ -1,0 +1,1 @@
+"""The GraphQL layer: schema, types, resolvers, context and the HTTP router."""

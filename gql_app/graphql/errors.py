@@ -1,0 +1,37 @@
+"""The typed errors of mutation payloads (DESIGN.md contract 6: expected outcomes are schema)."""
+
+from __future__ import annotations
+
+import strawberry
+
+
+@strawberry.interface(description="An expected failure of a mutation, with a message to show.")
+class Error:
+    message: str = strawberry.field(description="What went wrong, in words for people.")
+
+
+@strawberry.type(description="An input field is invalid; nothing was changed.")
+class ValidationError(Error):
+    field: str = strawberry.field(
+        description="The input field at fault, named as in the schema (for example `title`)."
+    )
+
+
+@strawberry.type(description="The object does not exist (any more); nothing was changed.")
+class NotFound(Error):
+    pass
+
+
+@strawberry.type(
+    description="The mutation needs a signed-in user: send `Authorization: Bearer <token>`."
+)
+class NotAuthenticated(Error):
+    pass
+
+
+@strawberry.type(
+    description="The viewer may not do this: only its author changes or deletes a post or "
+    "a comment. Nothing was changed."
+)
+class Forbidden(Error):
+    pass

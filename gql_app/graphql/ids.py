@@ -1,0 +1,40 @@
+"""Relay global ids: the urlsafe base64 of `TypeName:pk`, opaque to clients."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from gql_app.errors import BadUserInput
+
+MAX_ID_LENGTH = 256
+MAX_PK = 2**63 - 1
+
+
+def encode_global_id(type_name: str, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def decode_global_id(global_id: str) -> tuple[str, int]:
+    """The type name and primary key in `global_id`; `BadUserInput` when it is malformed."""
+    try:
+        if len(global_id) > MAX_ID_LENGTH:
+            raise ValueError("too long")
+        padded = global_id + "=" * (-len(global_id) % 4)
+        type_name, _, pk = base64.urlsafe_b64decode(padded.encode("ascii")).decode().partition(":")
+        if not (type_name.isalpha() and type_name.isascii() and pk.isdigit() and pk.isascii()):
+            raise ValueError("not TypeName:pk")
+        number = int(pk)
+        if not 0 < number <= MAX_PK or str(number) != pk:
+            raise ValueError("pk out of range or not canonical")
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise BadUserInput(f"invalid id {global_id[:40]!r}: use an id the API returned") from exc
+    return type_name, number
+
+
+def decode_id_of(global_id: str, type_name: str) -> int:
+    """The primary key of a `type_name` id; `BadUserInput` for an id of another type."""
+    found, pk = decode_global_id(global_id)
+    if found != type_name:
+        raise BadUserInput(f"invalid id {global_id[:40]!r}: not the id of a {type_name}")
+    return pk

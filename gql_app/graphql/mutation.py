@@ -1,0 +1,273 @@
+"""Mutations of posts and comments, each one transaction (DESIGN.md contract 2).
+
+Every expected failure is a typed error in the payload union. The viewer is looked up
+before the transaction opens (the session's lock is not re-entrant); the writes run in one
+`transaction(write=True)`, so an exception anywhere inside leaves nothing written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.extensions import FieldExtension
+
+from gql_app import models, queries
+from gql_app.errors import BadUserInput
+from gql_app.graphql.errors import Error, Forbidden, NotAuthenticated, NotFound, ValidationError
+from gql_app.graphql.ids import decode_id_of
+from gql_app.graphql.types import Comment, Info, Post
+
+BODY_MAX = 10_000
+
+
+class Rejected(Exception):
+    """An expected failure: the mutation answers with `error` as its payload."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class ReturnRejection(FieldExtension):
+    """Turns a `Rejected` raised by the resolver into its error payload."""
+
+    async def resolve_async(
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: strawberry.Info,
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except Rejected as rejected:
+            return rejected.error
+
+
+def mutation(description: str) -> Any:
+    """A mutation field whose resolver may raise `Rejected`."""
+    return strawberry.mutation(description=description, extensions=[ReturnRejection()])
+
+
+async def _viewer_id(info: Info) -> int:
+    viewer = await info.context.viewer()
+    if viewer is None:
+        raise Rejected(NotAuthenticated(message="Sign in to do this."))
+    return viewer.id
+
+
+def _id(field: str, global_id: strawberry.ID, type_name: str) -> int:
+    try:
+        return decode_id_of(global_id, type_name)
+    except BadUserInput:
+        raise Rejected(
+            ValidationError(field=field, message=f"This is not the id of a {type_name}.")
+        ) from None
+
+
+def _text(field: str, value: str, max_length: int) -> str:
+    """`value` trimmed, if it is 1 to `max_length` characters; else `Rejected`."""
+    text = value.strip()
+    label = field.capitalize()
+    problem = None
+    if not text:
+        problem = f"{label} must not be empty."
+    elif len(text) > max_length:
+        problem = f"{label} must be at most {max_length:,} characters (it has {len(text):,})."
+    elif "\x00" in text:
+        problem = f"{label} must not contain NUL characters."
+    if problem is not None:
+        raise Rejected(ValidationError(field=field, message=problem))
+    return text
+
+
+def _absent_or_forbidden(author_id: int | None, what: str) -> Rejected:
+    """Why a write limited to the viewer's own rows found none: no such row, or not theirs."""
+    if author_id is None:
+        return Rejected(NotFound(message=f"There is no such {what}."))
+    return Rejected(Forbidden(message=f"Only its author may change or delete a {what}."))
+
+
+@strawberry.input(description="A new post.")
+class CreatePostInput:
+    title: str = strawberry.field(description="1 to 200 characters; trimmed.")
+    body: str = strawberry.field(description="1 to 10,000 characters; trimmed.")
+
+
+@strawberry.input(description="New values for a post of the viewer; omitted fields stay.")
+class UpdatePostInput:
+    id: strawberry.ID = strawberry.field(description="The `Post` to change.")
+    title: str | None = strawberry.field(
+        default=None, description="A new title, 1 to 200 characters; trimmed."
+    )
+    body: str | None = strawberry.field(
+        default=None, description="A new body, 1 to 10,000 characters; trimmed."
+    )
+
+
+@strawberry.input(description="A post of the viewer to delete.")
+class DeletePostInput:
+    id: strawberry.ID = strawberry.field(description="The `Post` to delete.")
+
+
+@strawberry.input(description="A new comment.")
+class AddCommentInput:
+    post_id: strawberry.ID = strawberry.field(description="The `Post` to comment on.")
+    body: str = strawberry.field(description="1 to 10,000 characters; trimmed.")
+
+
+@strawberry.input(description="A comment of the viewer to delete.")
+class DeleteCommentInput:
+    id: strawberry.ID = strawberry.field(description="The `Comment` to delete.")
+
+
+@strawberry.type(description="The post was created.")
+class CreatePostSuccess:
+    post: Post = strawberry.field(description="The new post.")
+
+
+@strawberry.type(description="The post was changed.")
+class UpdatePostSuccess:
+    post: Post = strawberry.field(description="The post as it is now.")
+
+
+@strawberry.type(description="The post and its comments were deleted.")
+class DeletePostSuccess:
+    deleted_post_id: strawberry.ID = strawberry.field(description="The id the post had.")
+
+
+@strawberry.type(description="The comment was added.")
+class AddCommentSuccess:
+    comment: Comment = strawberry.field(description="The new comment.")
+
+
+@strawberry.type(description="The comment was deleted.")
+class DeleteCommentSuccess:
+    deleted_comment_id: strawberry.ID = strawberry.field(description="The id the comment had.")
+
+
+CreatePostPayload = Annotated[
+    CreatePostSuccess | ValidationError | NotAuthenticated,
+    strawberry.union("CreatePostPayload", description="The new post, or why there is none."),
+]
+UpdatePostPayload = Annotated[
+    UpdatePostSuccess | ValidationError | NotAuthenticated | NotFound | Forbidden,
+    strawberry.union("UpdatePostPayload", description="The changed post, or why it is not."),
+]
+DeletePostPayload = Annotated[
+    DeletePostSuccess | ValidationError | NotAuthenticated | NotFound | Forbidden,
+    strawberry.union("DeletePostPayload", description="The deleted id, or why it is not."),
+]
+AddCommentPayload = Annotated[
+    AddCommentSuccess | ValidationError | NotAuthenticated | NotFound,
+    strawberry.union("AddCommentPayload", description="The new comment, or why there is none."),
+]
+DeleteCommentPayload = Annotated[
+    DeleteCommentSuccess | ValidationError | NotAuthenticated | NotFound | Forbidden,
+    strawberry.union("DeleteCommentPayload", description="The deleted id, or why it is not."),
+]
+
+
+@strawberry.type(description="Writing posts and comments.")
+class ContentMutation:
+    @mutation("Write a post as the viewer.")
+    async def create_post(
+        self,
+        info: Info,
+        input: Annotated[CreatePostInput, strawberry.argument(description="The post to write.")],
+    ) -> CreatePostPayload:
+        author_id = await _viewer_id(info)
+        title = _text("title", input.title, models.TITLE_MAX)
+        body = _text("body", input.body, BODY_MAX)
+        async with info.context.db.transaction(write=True) as session:
+            row = await queries.insert_post(
+                session, author_id=author_id, title=title, body=body, now=models.utcnow()
+            )
+        info.context.renew_loaders()
+        return CreatePostSuccess(post=Post.from_row(row))
+
+    @mutation("Change the title or body (or both) of a post of the viewer.")
+    async def update_post(
+        self,
+        info: Info,
+        input: Annotated[
+            UpdatePostInput, strawberry.argument(description="The post and its new values.")
+        ],
+    ) -> UpdatePostPayload:
+        author_id = await _viewer_id(info)
+        post_id = _id("id", input.id, "Post")
+        if input.title is None and input.body is None:
+            raise Rejected(ValidationError(field="title", message="Give a new title or body."))
+        title = _text("title", input.title, models.TITLE_MAX) if input.title is not None else None
+        body = _text("body", input.body, BODY_MAX) if input.body is not None else None
+        async with info.context.db.transaction(write=True) as session:
+            row = await queries.update_post(
+                session,
+                post_id=post_id,
+                author_id=author_id,
+                title=title,
+                body=body,
+                now=models.utcnow(),
+            )
+            if row is None:
+                author = await queries.post_author_id(session, post_id)
+                raise _absent_or_forbidden(author, "post")
+        info.context.renew_loaders()
+        return UpdatePostSuccess(post=Post.from_row(row))
+
+    @mutation("Delete a post of the viewer, and all its comments.")
+    async def delete_post(
+        self,
+        info: Info,
+        input: Annotated[DeletePostInput, strawberry.argument(description="The post to delete.")],
+    ) -> DeletePostPayload:
+        author_id = await _viewer_id(info)
+        post_id = _id("id", input.id, "Post")
+        async with info.context.db.transaction(write=True) as session:
+            if not await queries.delete_post(session, post_id=post_id, author_id=author_id):
+                author = await queries.post_author_id(session, post_id)
+                raise _absent_or_forbidden(author, "post")
+        info.context.renew_loaders()
+        return DeletePostSuccess(deleted_post_id=input.id)
+
+    @mutation("Comment on a post as the viewer.")
+    async def add_comment(
+        self,
+        info: Info,
+        input: Annotated[
+            AddCommentInput, strawberry.argument(description="The post and the comment.")
+        ],
+    ) -> AddCommentPayload:
+        author_id = await _viewer_id(info)
+        post_id = _id("postId", input.post_id, "Post")
+        body = _text("body", input.body, BODY_MAX)
+        try:
+            async with info.context.db.transaction(write=True) as session:
+                row = await queries.insert_comment(
+                    session, post_id=post_id, author_id=author_id, body=body, now=models.utcnow()
+                )
+        except queries.PostMissingError:
+            raise Rejected(NotFound(message="There is no such post.")) from None
+        info.context.renew_loaders()
+        return AddCommentSuccess(comment=Comment.from_row(row))
+
+    @mutation("Delete a comment of the viewer.")
+    async def delete_comment(
+        self,
+        info: Info,
+        input: Annotated[
+            DeleteCommentInput, strawberry.argument(description="The comment to delete.")
+        ],
+    ) -> DeleteCommentPayload:
+        author_id = await _viewer_id(info)
+        comment_id = _id("id", input.id, "Comment")
+        async with info.context.db.transaction(write=True) as session:
+            if not await queries.delete_comment(
+                session, comment_id=comment_id, author_id=author_id
+            ):
+                author = await queries.comment_author_id(session, comment_id)
+                raise _absent_or_forbidden(author, "comment")
+        info.context.renew_loaders()
+        return DeleteCommentSuccess(deleted_comment_id=input.id)

@@ -1,0 +1,46 @@
+"""Request ids: taken from `X-Request-ID` when sane, else generated; echoed on every response.
+
+A pure ASGI middleware (no `BaseHTTPMiddleware`: it would buffer streaming responses and
+run the app in another task). The id lands in the scope's `state`, where `request.state`
+reads it, and in the logs of whatever goes wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import MutableMapping
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+HEADER = "X-Request-ID"
+_SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(scope: MutableMapping[str, Any]) -> str:
+    """The id `RequestIdMiddleware` gave the request of `scope`."""
+    request_id: str = scope["state"]["request_id"]
+    return request_id
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(HEADER)
+        request_id = given if given and _SANE.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                MutableHeaders(scope=message)[HEADER] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,64 @@
+"""Statements per request depend on the depth of the query, never on the rows (contract 4)."""
+
+import httpx
+
+from gql_app.db import RequestSession
+from gql_app.seed import seed
+from tests.conftest import StatementLog, graphql_data
+
+BENCHMARK = """
+query Benchmark {
+  users(first: 50) {
+    edges { node { username posts(first: 10) {
+      edges { node { title comments(first: 5) {
+        edges { node { body author { username } } }
+      } } }
+    } } }
+  }
+}
+"""
+
+
+async def _statements(client: httpx.AsyncClient, sql_log: StatementLog, query: str) -> list[str]:
+    sql_log.clear()
+    await graphql_data(client, query)
+    return sql_log.queries()
+
+
+async def test_benchmark_operation_costs_the_same_few_statements_for_5_or_200_users(
+    client: httpx.AsyncClient, db: RequestSession, sql_log: StatementLog
+) -> None:
+    counts = []
+    for users in (5, 200):
+        async with db.transaction(write=True) as session:
+            await seed(session, users=users, posts_per_user=12, comments_per_post=6, reset=True)
+        statements = await _statements(client, sql_log, BENCHMARK)
+        counts.append(len(statements))
+    # the users page, the posts of all those users, their comments, the comments' authors
+    assert counts == [4, 4], statements
+
+
+async def test_benchmark_operation_returns_every_nested_page(
+    client: httpx.AsyncClient, db: RequestSession
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=60, posts_per_user=12, comments_per_post=6)
+    users = (await graphql_data(client, BENCHMARK))["users"]["edges"]
+    posts = [post["node"] for user in users for post in user["node"]["posts"]["edges"]]
+    comments = [comment["node"] for post in posts for comment in post["comments"]["edges"]]
+    assert (len(users), len(posts), len(comments)) == (50, 50 * 10, 50 * 10 * 5)
+    assert all(comment["author"]["username"].startswith("user") for comment in comments)
+
+
+async def test_counts_and_total_counts_add_one_statement_per_level(
+    client: httpx.AsyncClient, db: RequestSession, sql_log: StatementLog
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=30, posts_per_user=3, comments_per_post=2)
+    query = """{ users(first: 30) { totalCount edges { node { postCount
+        posts(first: 2) { totalCount edges { node { commentCount
+          comments(first: 1) { totalCount edges { node { post { title } } } } } } } } } } }"""
+    statements = await _statements(client, sql_log, query)
+    # pages: users, posts, comments; counts: users, posts per user, comments per post;
+    # the posts of the comments (one batch)
+    assert len(statements) == 7, statements
