@@ -20,7 +20,7 @@ from tests.conftest import PostgresCluster, _postgres_bindir
 
 BENCH_DB = "gql_app_bench"
 # Kept between runs (the dataset is reused); the server user must reach it, so not $HOME.
-DEFAULT_CLUSTER_DIR = Path("/var/tmp/gql_app_bench")  # noqa: S108
+DEFAULT_CLUSTER_DIR = Path("/var/tmp/gql_app_bench")
 # The cluster's settings besides the test cluster's; they are printed in every report.
 CLUSTER_OPTIONS = "-c shared_preload_libraries=pg_stat_statements -c shared_buffers=256MB"
 
@@ -75,18 +75,22 @@ async def _create_database(admin_url: str) -> None:
         await connection.close()
 
 
-def gql_app_command() -> str:
-    """The `gql-app` script of the running Python's environment."""
-    beside = Path(sys.executable).parent / "gql-app"
-    found = str(beside) if beside.is_file() else shutil.which("gql-app")
+def command(name: str, install: str) -> str:
+    """The script `name` of the running Python's environment, else from PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
     if found is None:
-        raise SystemExit("bench: `gql-app` not found: pip install -e '.[test]'")
+        raise SystemExit(f"bench: `{name}` not found: {install}")
     return found
+
+
+def gql_app_command() -> str:
+    return command("gql-app", "pip install -e '.[test]'")
 
 
 def _gql_app(url: str, *args: str) -> None:
     env = os.environ | {"DATABASE_URL": app_url(url)}
-    subprocess.run([gql_app_command(), *args], env=env, check=True)  # noqa: S603
+    subprocess.run([gql_app_command(), *args], env=env, check=True)
 
 
 async def _counts(url: str) -> tuple[int, int, int]:

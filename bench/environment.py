@@ -56,7 +56,7 @@ def _postgres_version(dsn: str) -> str:
 
 
 def _wrk_version() -> str:
-    done = subprocess.run([wrk_binary(), "--version"], check=False, capture_output=True, text=True)  # noqa: S603
+    done = subprocess.run([wrk_binary(), "--version"], check=False, capture_output=True, text=True)
     return (done.stdout or done.stderr).split("[")[0].strip()
 
 
@@ -69,16 +69,25 @@ def describe(
         if counting_problem is None
         else f"not available: {counting_problem}"
     )
+    machine = (
+        f"{_cpu_model()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, "
+        f"Linux {platform.release()}"
+    )
+    load = (
+        f"{_wrk_version()}, {args.connections} connections, 1 thread, {args.warmup:g} s "
+        f"warm-up then {args.seconds:g} s measured per run; nested runs {args.nested_repeats} "
+        "times (RSS growth)"
+    )
+    database = (
+        f"PostgreSQL {_postgres_version(dsn)} on the same machine; dataset {dataset_state} "
+        "(1,000 users, 10,000 posts, 50,000 comments)"
+    )
     return [
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- machine: {_cpu_model()}, {os.cpu_count()} cores, {_memory_gib():.0f} GiB, "
-        f"Linux {platform.release()}",
+        f"- machine: {machine}",
         f"- Python {platform.python_version()}; {versions}",
-        f"- PostgreSQL {_postgres_version(dsn)} on the same machine; dataset {dataset_state} "
-        "(1,000 users, 10,000 posts, 50,000 comments)",
-        f"- load: {_wrk_version()}, {args.connections} connections, 1 thread, "
-        f"{args.warmup:g} s warm-up then {args.seconds:g} s measured per run; nested runs "
-        f"{args.nested_repeats} times (RSS growth)",
+        f"- {database}",
+        f"- load: {load}",
         f"- gql-app serve settings: ENVIRONMENT=production {' '.join(args.env)}".rstrip(),
         f"- SQL statement counts: {counting}, over {args.count_requests} sequential requests",
     ]

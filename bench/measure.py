@@ -71,6 +71,20 @@ def _failure(response: httpx.Response, expect: str) -> str | None:
     return None
 
 
+IDLE_CPU_SHARE = 0.05
+
+
+def wait_idle(server: Server, timeout: float = 180) -> None:
+    """Wait until the server has worked off requests that wrk gave up on (it runs them on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = server.processes()
+        before = procstat.cpu_seconds(pids)
+        time.sleep(0.5)
+        if procstat.cpu_seconds(pids) - before < IDLE_CPU_SHARE * 0.5:
+            return
+
+
 def measure(
     server: Server,
     operation: Operation,
@@ -80,6 +94,7 @@ def measure(
     workdir: Path,
 ) -> Measurement:
     result = Measurement(server.name, operation.name)
+    wait_idle(server)
     first = _post(server, requests[0])
     result.failure = _failure(first, operation.expect)
     if result.failure:
@@ -94,6 +109,7 @@ def measure(
     write_requests(requests_file, requests)
     run_wrk(server.url, requests_file, seconds=plan.warmup_seconds, connections=plan.connections)
     for _ in range(plan.repeats):
+        wait_idle(server)
         workers = server.workers()
         for pid in workers:
             procstat.reset_peak(pid)

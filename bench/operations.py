@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from bench.floor import global_id
 from bench.load import Request
+from gql_app.graphql.ids import encode_global_id as global_id
 from gql_app.seed import DEMO_PASSWORD
 
 NESTED = """
@@ -26,7 +26,7 @@ query Tiny($id: ID!) { user(id: $id) { username } }"""
 
 PAGE = """
 query Page($first: Int!, $comments: Int!) {
-  posts(first: $first, orderBy: NEWEST_FIRST) { edges { node { id title createdAt
+  posts(first: $first, orderBy: NEWEST) { edges { node { id title createdAt
     author { id username }
     commentCount
     comments(first: $comments) { edges { node { id body author { id username } } } }

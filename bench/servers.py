@@ -88,7 +88,7 @@ def _running(
     name: str, command: list[str], env: dict[str, str], port: int, log: Path
 ) -> Iterator[Server]:
     with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - a fixed argument list, no shell
+        process = subprocess.Popen(
             command, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT
         )
         server = Server(name, process, port)
