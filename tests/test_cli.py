@@ -133,6 +133,13 @@ async def test_seed_refuses_a_database_with_users(database_url: str) -> None:
     )
 
 
+async def test_export_schema_prints_the_checked_in_sdl() -> None:
+    outcome = await gql_app("export-schema")
+    assert outcome.code == 0, outcome.err
+    assert "type Query" in outcome.out
+    assert outcome.out == (Path(__file__).parents[1] / "schema.graphql").read_text()
+
+
 async def test_unreachable_database_is_one_line_error() -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/app"
     assert_one_line_error(await gql_app("db-status", database_url=url), "database unreachable")
