@@ -8,7 +8,7 @@ bounds every `IN` list: a batch larger than `LOADER_BATCH_SIZE` ids runs as seve
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,17 +24,17 @@ RelatedKey = tuple[int, Page]
 
 @dataclass(frozen=True, slots=True)
 class Loaders:
-    """The DataLoaders of one request (or one mutation: writes start a fresh set)."""
+    """The DataLoaders of one request (or one mutation: writes start a fresh set).
+
+    `pages` and `counts` serve each relation of `queries.RELATIONS`: one page of related
+    rows per `(parent id, page)`, and how many related rows a parent has.
+    """
 
     user: DataLoader[int, Record | None]
     post: DataLoader[int, Record | None]
     comment: DataLoader[int, Record | None]
-    user_posts: DataLoader[RelatedKey, list[Record]]
-    user_comments: DataLoader[RelatedKey, list[Record]]
-    post_comments: DataLoader[RelatedKey, list[Record]]
-    user_post_count: DataLoader[int, int]
-    user_comment_count: DataLoader[int, int]
-    post_comment_count: DataLoader[int, int]
+    pages: Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]
+    counts: Mapping[queries.Relation, DataLoader[int, int]]
 
 
 ByIds = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, Record]]]
@@ -76,10 +76,6 @@ def create_loaders(db: RequestSession, batch_size: int) -> Loaders:
         user=by_id(queries.users_by_ids),
         post=by_id(queries.posts_by_ids),
         comment=by_id(queries.comments_by_ids),
-        user_posts=related(queries.USER_POSTS),
-        user_comments=related(queries.USER_COMMENTS),
-        post_comments=related(queries.POST_COMMENTS),
-        user_post_count=count(queries.USER_POSTS),
-        user_comment_count=count(queries.USER_COMMENTS),
-        post_comment_count=count(queries.POST_COMMENTS),
+        pages={relation: related(relation) for relation in queries.RELATIONS},
+        counts={relation: count(relation) for relation in queries.RELATIONS},
     )

@@ -363,6 +363,7 @@ class Relation:
 USER_POSTS = Relation(POSTS_NEWEST, Post.author_id)
 USER_COMMENTS = Relation(COMMENTS_NEWEST, Comment.author_id)
 POST_COMMENTS = Relation(COMMENTS_OLDEST, Comment.post_id)
+RELATIONS = (USER_POSTS, USER_COMMENTS, POST_COMMENTS)
 
 LIKE_ESCAPE = "\\"
 

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
-from strawberry.dataloader import DataLoader
 
 from gql_app import models, queries
 from gql_app.graphql.context import Context
@@ -23,7 +22,6 @@ from gql_app.graphql.pagination import (
     page_from_arguments,
     slice_rows,
 )
-from gql_app.loaders import RelatedKey
 from gql_app.queries import Record
 
 NodeT = TypeVar("NodeT")
@@ -160,16 +158,18 @@ def connection(
 
 
 async def related(
-    rows: DataLoader[RelatedKey, list[Record]],
-    counts: DataLoader[int, int],
-    parent_id: int,
-    page: Page,
-    keyset: queries.Keyset,
+    info: Info,
+    relation: queries.Relation,
     to_node: Callable[[Record], NodeT],
+    parent_id: int,
+    arguments: tuple[int | None, str | None, int | None, str | None],
 ) -> Connection[NodeT]:
     """A nested connection: the page of one parent's rows, batched with its siblings'."""
-    found = await rows.load((parent_id, page))
-    return connection(found, page, keyset, to_node, lambda: counts.load(parent_id))
+    page = page_of(info, relation.keyset, *arguments)
+    loaders = info.context.loaders
+    rows = await loaders.pages[relation].load((parent_id, page))
+    counts = loaders.counts[relation]
+    return connection(rows, page, relation.keyset, to_node, lambda: counts.load(parent_id))
 
 
 def existing(row: Record | None, what: str) -> Record:
@@ -207,11 +207,8 @@ class User(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Post]:
-        keyset = queries.USER_POSTS.keyset
-        page = page_of(info, keyset, first, after, last, before)
-        loaders = info.context.loaders
         return await related(
-            loaders.user_posts, loaders.user_post_count, self.pk, page, keyset, Post.from_row
+            info, queries.USER_POSTS, Post.from_row, self.pk, (first, after, last, before)
         )
 
     @strawberry.field(description="The user's comments on any post, newest first.")
@@ -223,21 +220,13 @@ class User(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Comment]:
-        keyset = queries.USER_COMMENTS.keyset
-        page = page_of(info, keyset, first, after, last, before)
-        loaders = info.context.loaders
         return await related(
-            loaders.user_comments,
-            loaders.user_comment_count,
-            self.pk,
-            page,
-            keyset,
-            Comment.from_row,
+            info, queries.USER_COMMENTS, Comment.from_row, self.pk, (first, after, last, before)
         )
 
     @strawberry.field(description="How many posts the user has written.")
     async def post_count(self, info: Info) -> int:
-        return await info.context.loaders.user_post_count.load(self.pk)
+        return await info.context.loaders.counts[queries.USER_POSTS].load(self.pk)
 
 
 @strawberry.type(description="A post: a title and a body by one author, with comments.")
@@ -275,21 +264,13 @@ class Post(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Comment]:
-        keyset = queries.POST_COMMENTS.keyset
-        page = page_of(info, keyset, first, after, last, before)
-        loaders = info.context.loaders
         return await related(
-            loaders.post_comments,
-            loaders.post_comment_count,
-            self.pk,
-            page,
-            keyset,
-            Comment.from_row,
+            info, queries.POST_COMMENTS, Comment.from_row, self.pk, (first, after, last, before)
         )
 
     @strawberry.field(description="How many comments the post has.")
     async def comment_count(self, info: Info) -> int:
-        return await info.context.loaders.post_comment_count.load(self.pk)
+        return await info.context.loaders.counts[queries.POST_COMMENTS].load(self.pk)
 
 
 @strawberry.type(description="A comment: a short text by one user on one post.")
