@@ -16,12 +16,29 @@ _EMAIL_LOCAL_MAX = 64
 
 
 class InvalidInput(Exception):
-    """An argument breaks a rule; `field` names the input field, `message` says which rule."""
+    """An input field breaks a rule: `field` as named in the schema, `message` a sentence."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    def __init__(self, field: str, rule: str) -> None:
         self.field = field
-        self.message = message
+        self.message = f"{_label(field)} {rule}."
+        super().__init__(self.message)
+
+
+def _label(field: str) -> str:
+    """`newPassword` -> `New password`."""
+    words = re.sub(r"([A-Z])", r" \1", field).lower()
+    return words[:1].upper() + words[1:]
+
+
+def _plain_text(value: str, field: str) -> str:
+    """`value`, if the database and the hasher can take it: UTF-8 text without NUL."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode text") from None
+    if "\x00" in value:
+        raise InvalidInput(field, "must not contain NUL characters")
+    return value
 
 
 def username(value: str, *, field: str = "username") -> str:
@@ -29,7 +46,7 @@ def username(value: str, *, field: str = "username") -> str:
     value = value.strip()
     if not USERNAME_MIN <= len(value) <= USERNAME_MAX:
         raise InvalidInput(
-            field, f"must be {USERNAME_MIN} to {USERNAME_MAX} characters long, not {len(value)}"
+            field, f"must be {USERNAME_MIN} to {USERNAME_MAX} characters long (it has {len(value)})"
         )
     if not _USERNAME.fullmatch(value):
         raise InvalidInput(field, "may contain only letters (a-z, A-Z), digits and underscores")
@@ -40,24 +57,28 @@ def email(value: str, *, field: str = "email") -> str:
     """The email address, surrounding spaces removed: a valid address of at most 120 characters."""
     value = value.strip()
     if len(value) > EMAIL_MAX:
-        raise InvalidInput(field, f"must be at most {EMAIL_MAX} characters long, not {len(value)}")
+        raise InvalidInput(
+            field, f"must be at most {EMAIL_MAX} characters long (it has {len(value)})"
+        )
     local, _, _ = value.partition("@")
     if not _EMAIL.fullmatch(value) or len(local) > _EMAIL_LOCAL_MAX:
-        raise InvalidInput(field, "is not a valid email address (like name@example.com)")
+        raise InvalidInput(field, "must be a valid email address, like name@example.com")
     return value
 
 
 def new_password(value: str, *, field: str = "password") -> str:
     """A password to set: 8–128 characters, kept whole (never truncated)."""
+    _plain_text(value, field)
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise InvalidInput(
-            field, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long, not {len(value)}"
+            field, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long (it has {len(value)})"
         )
     return value
 
 
 def given_password(value: str, *, field: str = "password") -> str:
     """A password to check: no password longer than 128 characters can be right."""
+    _plain_text(value, field)
     if len(value) > PASSWORD_MAX:
         raise InvalidInput(field, f"must be at most {PASSWORD_MAX} characters long")
     return value
@@ -65,7 +86,7 @@ def given_password(value: str, *, field: str = "password") -> str:
 
 def login(value: str, *, field: str = "login") -> str:
     """A username or email to log in with, surrounding spaces removed."""
-    value = value.strip()
+    value = _plain_text(value, field).strip()
     if not value or len(value) > EMAIL_MAX:
         raise InvalidInput(
             field, f"must be a username or an email of at most {EMAIL_MAX} characters"

@@ -83,6 +83,19 @@ def _statement_timeout_setter(timeout_ms: int) -> Callable[[Any], None]:
     return set_statement_timeout
 
 
+class _DropDebugRecords(logging.Filter):
+    """Drops DEBUG records: those of these loggers carry values, not just statements."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+# SQLAlchemy logs result rows at DEBUG, aiosqlite each call with its bound parameters:
+# password and token hashes must not reach a log, whatever its levels (DESIGN.md contract 7).
+_VALUE_LOGGERS = ("sqlalchemy.engine.Engine", "aiosqlite")
+_DROP_DEBUG_RECORDS = _DropDebugRecords()
+
+
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the sqlite3 module, emit BEGIN (savepoints work, reads are in it).
     dbapi_connection.isolation_level = None
@@ -130,6 +143,8 @@ def create_engine(
                 "pool_use_lifo": True,
             }
     engine = sa_create_async_engine(url, **options)
+    for name in _VALUE_LOGGERS:
+        logging.getLogger(name).addFilter(_DROP_DEBUG_RECORDS)
     if url.get_backend_name() == "postgresql" and settings.db_pgbouncer:
         setter = _statement_timeout_setter(settings.db_statement_timeout_ms)
         event.listen(engine.sync_engine, "begin", setter)

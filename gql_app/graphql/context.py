@@ -45,6 +45,11 @@ class Context(BaseContext):
         """Forget what the loaders cached: a mutation calls this after it wrote."""
         self.loaders = create_loaders(self.db, self.settings.loader_batch_size)
 
+    def act_as(self, user: User | None) -> None:
+        """Resolve the rest of the operation as `user`: after login, logout or deletion."""
+        self._viewer = asyncio.get_running_loop().create_future()
+        self._viewer.set_result(user)
+
     async def viewer(self) -> User | None:
         """The user of the request's `Authorization: Bearer` token, or None.
 

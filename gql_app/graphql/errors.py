@@ -35,3 +35,33 @@ class NotAuthenticated(Error):
 )
 class Forbidden(Error):
     pass
+
+
+@strawberry.type(description="Another account has this username; nothing was changed.")
+class UsernameTaken(Error):
+    pass
+
+
+@strawberry.type(
+    description="Another account has this email (compared ignoring case); nothing was changed."
+)
+class EmailTaken(Error):
+    pass
+
+
+@strawberry.type(
+    description="The login or the password is wrong (which one is not said, so that accounts "
+    "cannot be discovered)."
+)
+class InvalidCredentials(Error):
+    pass
+
+
+@strawberry.type(
+    description="Too many failed password attempts for the account: nothing is checked until "
+    "`retryAfterSeconds` have passed."
+)
+class RateLimited(Error):
+    retry_after_seconds: int = strawberry.field(
+        description="Seconds to wait before the next attempt can succeed."
+    )

@@ -79,6 +79,8 @@ def _contains_pattern(argument: str, text: str | None) -> str | None:
         return None
     if len(text) > MAX_FILTER_LENGTH:
         raise BadUserInput(f"`{argument}` must be at most {MAX_FILTER_LENGTH} characters")
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: the driver would fail, not match
+        raise BadUserInput(f"`{argument}` must not contain NUL characters")
     return queries.contains_pattern(text)
 
 
@@ -147,6 +149,8 @@ class Query:
         info: Info,
         username: Annotated[str, strawberry.argument(description="The username, exactly.")],
     ) -> User | None:
+        if "\x00" in username:  # no username holds NUL (PostgreSQL text cannot)
+            return None
         async with info.context.db.transaction() as session:
             found = await queries.user_by_username(session, username)
         return User.from_row(found) if found is not None else None

@@ -7,13 +7,14 @@ from graphql import GraphQLError
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from gql_app.graphql.accounts import AccountMutation
 from gql_app.graphql.extensions import MaskUnexpectedErrors
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.query import Query
 from gql_app.graphql.types import Comment, Post, User
 
 # Each part of the API contributes its mutation type here.
-Mutation = merge_types("Mutation", (ContentMutation,))
+Mutation = merge_types("Mutation", (ContentMutation, AccountMutation))
 Mutation.__strawberry_definition__.description = "What can be changed."  # type: ignore[attr-defined]
 
 

@@ -1,0 +1,32 @@
+"""Strawberry permission classes: who may resolve a field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from strawberry.extensions import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
+
+from gql_app.graphql.errors import NotAuthenticated
+
+
+class IsAuthenticated(BasePermission):
+    """The request carries a live bearer token (unexpired, unrevoked, known).
+
+    Denied, the field answers with the `NotAuthenticated` member of its payload union, so
+    every field guarded by it must have that member.
+    """
+
+    message = "Sign in first: send a live token as `Authorization: Bearer <token>`."
+
+    async def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        return await info.context.viewer() is not None
+
+    def on_unauthorized(self) -> Any:  # returns the payload instead of raising
+        return NotAuthenticated(message=self.message)
+
+
+def signed_in() -> FieldExtension:
+    """The extension that guards a mutation with `IsAuthenticated`."""
+    return PermissionExtension(permissions=[IsAuthenticated()], use_directives=False)
