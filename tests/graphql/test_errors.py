@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from gql_app import queries
@@ -136,3 +137,18 @@ async def test_a_missing_or_insane_request_id_is_replaced_by_a_fresh_one(
     headers = {"X-Request-ID": given} if given is not None else {}
     response = await client.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"])
+
+
+async def test_no_connection_stays_checked_out_after_a_failed_or_successful_request(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+    alice: AuthUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, client = app_client
+    pool = app.state.resources.engine.sync_engine.pool
+    with monkeypatch.context() as patch:
+        patch.setattr(queries, "insert_post", _fail_after(queries.insert_post))
+        await client.post("/graphql", json={"query": CREATE_POST}, headers=alice.headers)
+    assert pool.checkedout() == 0
+    await client.post("/graphql", json={"query": CREATE_POST}, headers=alice.headers)
+    assert pool.checkedout() == 0

@@ -1,10 +1,12 @@
 """Statements per request depend on the depth of the query, never on the rows (contract 4)."""
 
 import httpx
+from sqlalchemy import event
 
+from gql_app.config import load_settings
 from gql_app.db import RequestSession
 from gql_app.seed import seed
-from tests.conftest import StatementLog, graphql_data
+from tests.conftest import StatementLog, graphql_data, running_app
 
 BENCHMARK = """
 query Benchmark {
@@ -62,3 +64,21 @@ async def test_counts_and_total_counts_add_one_statement_per_level(
     # pages: users, posts, comments; counts: users, posts per user, comments per post;
     # the posts of the comments (one batch)
     assert len(statements) == 7, statements
+
+
+async def test_in_lists_bind_at_most_loader_batch_size_ids(
+    database_url: str, db: RequestSession
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=5, posts_per_user=2, comments_per_post=1)
+    settings = load_settings(database_url=database_url, loader_batch_size=2)
+    query = "{ users { edges { node { username postCount } } } }"
+    async with running_app(settings) as (app, client):
+        log = StatementLog()
+        engine = app.state.resources.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", lambda *a: log.statements.append(str(a[2])))
+        data = await graphql_data(client, query)
+    counts = [edge["node"]["postCount"] for edge in data["users"]["edges"]]
+    assert counts == [2] * 5
+    # the users page, then the post counts of 5 users in batches of 2, 2 and 1
+    assert len(log.queries()) == 4
