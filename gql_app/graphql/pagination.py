@@ -57,7 +57,7 @@ def _decode_value(value: object, kind: type) -> object:
         return parsed
     if kind is int and type(value) is int:
         return value
-    if kind is str and isinstance(value, str):
+    if kind is str and isinstance(value, str) and "\x00" not in value:  # no stored text has NUL
         return value
     raise ValueError("wrong type")
 

@@ -71,6 +71,12 @@ def test_a_tampered_cursor_is_refused(cursor: str) -> None:
         decode_cursor(cursor, "posts:newest", KEY_TYPES)
 
 
+def test_a_text_key_holding_nul_is_refused() -> None:
+    cursor = encode_cursor("users:username", ("a\x00b", 1))
+    with pytest.raises(BadUserInput, match="invalid cursor"):
+        decode_cursor(cursor, "users:username", (str, int))
+
+
 def test_a_cursor_of_another_ordering_is_refused() -> None:
     with pytest.raises(BadUserInput, match="invalid cursor"):
         decode_cursor(encode_cursor("posts:oldest", KEY), "posts:newest", KEY_TYPES)
