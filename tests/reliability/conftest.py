@@ -7,19 +7,32 @@ Every test gets a fresh database, copied from a template migrated once per sessi
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from gql_app import migrate, queries
 from gql_app.config import Settings, load_settings
 from gql_app.db import APPLICATION_NAME, create_engine
-from tests.conftest import IN_CI, PostgresCluster, run_async_blocking
-from tests.reliability.pgbouncer import PgBouncer, pgbouncer_binary, running_pgbouncer
+from gql_app.graphql.ids import encode_global_id
+from gql_app.security import new_token
+from tests.conftest import IN_CI, PostgresCluster, free_port, run_async_blocking
+from tests.reliability.pgbouncer import (
+    PgBouncer,
+    pgbouncer_binary,
+    running_pgbouncer,
+    wait_for_port,
+)
 
 DATABASE = "gql_app_reliability"
 TEMPLATE = "gql_app_reliability_template"
@@ -128,3 +141,196 @@ async def holding(url: str, statement: str, *args: object) -> AsyncIterator[None
     finally:
         await transaction.rollback()
         await connection.close()
+
+
+@dataclass(frozen=True)
+class Blog:
+    """What `seed_blog` wrote: one author (signed in with `token`) and their posts."""
+
+    author_id: int
+    token: str
+    post_ids: tuple[int, ...]
+
+    def post(self, index: int = 0) -> str:
+        """The global id of post `index`."""
+        return encode_global_id("Post", self.post_ids[index])
+
+
+async def seed_blog(url: str, posts: int = 3) -> Blog:
+    """An author with a live bearer token and `posts` posts, written straight to the database."""
+    token, token_hash = new_token()
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            author = await connection.fetchval(
+                "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3)"
+                " RETURNING id",
+                "author",
+                "author@example.org",
+                "not a hash: this user never logs in",
+            )
+            await connection.execute(
+                "INSERT INTO auth_tokens (user_id, token_hash, expires_at)"
+                " VALUES ($1, $2, now() + interval '1 day')",
+                author,
+                token_hash,
+            )
+            post_ids = [
+                await connection.fetchval(
+                    "INSERT INTO posts (author_id, title, body) VALUES ($1, $2, $3) RETURNING id",
+                    author,
+                    f"post {number}",
+                    "body",
+                )
+                for number in range(posts)
+            ]
+    finally:
+        await connection.close()
+    return Blog(author_id=author, token=token, post_ids=tuple(post_ids))
+
+
+@pytest.fixture
+async def blog(reliability_url: str) -> Blog:
+    return await seed_blog(reliability_url)
+
+
+POSTS = """
+query Posts { posts(first: 3) { edges { node { id title author { username }
+  comments(first: 3) { edges { node { body author { username } } } } } } } }"""
+UPDATE_POST = """
+mutation Update($input: UpdatePostInput!) {
+  updatePost(input: $input) { __typename ... on UpdatePostSuccess { post { title body } } } }"""
+ADD_COMMENT = """
+mutation Comment($input: AddCommentInput!) {
+  addComment(input: $input) { __typename ... on AddCommentSuccess { comment { id body } } } }"""
+
+
+async def graphql(
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    token: str | None = None,
+) -> httpx.Response:
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    body = {"query": query, "variables": variables or {}}
+    return await client.post("/graphql", json=body, headers=headers)
+
+
+def error_codes(response: httpx.Response) -> list[str]:
+    """The `extensions.code` of each GraphQL error of `response` (none: an empty list)."""
+    errors = response.json().get("errors") or []
+    return [str((error.get("extensions") or {}).get("code")) for error in errors]
+
+
+def succeeded(response: httpx.Response) -> bool:
+    """A 200 whose data has no errors and no typed failure (`__typename` ending in Success)."""
+    if response.status_code != 200 or response.json().get("errors"):
+        return False
+    payloads = response.json()["data"].values()
+    return all(
+        not isinstance(payload, dict) or payload.get("__typename", "Success").endswith("Success")
+        for payload in payloads
+    )
+
+
+@dataclass
+class Served:
+    """`gql-app serve` in a process of its own, as production runs it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serving(url: str, log: Path, **settings: object) -> Iterator[Served]:
+    """`gql-app serve` on a free port against `url`, with `settings` as environment variables
+    and its output in `log`; killed when the block ends if the test did not stop it."""
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": url} | {k.upper(): str(v) for k, v in settings.items()}
+    command = [str(Path(sys.executable).parent / "gql-app"), "serve", f"--port={port}"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, process)
+            yield Served(process, port)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One GraphQL request a stream sends: request `n` has `variables(n)`."""
+
+    query: str
+    variables: Callable[[int], dict[str, Any]] = lambda _n: {}
+    token: str | None = None
+
+
+def mixed_calls(blog: Blog) -> list[Call]:
+    """Reads of posts with authors and comments, comments added, posts updated."""
+
+    def comment(n: int) -> dict[str, Any]:
+        return {"input": {"postId": blog.post(n % len(blog.post_ids)), "body": f"comment {n}"}}
+
+    def update(n: int) -> dict[str, Any]:
+        post = blog.post(n % len(blog.post_ids))
+        return {"input": {"id": post, "title": f"title {n}", "body": f"body {n}"}}
+
+    return [
+        Call(POSTS),
+        Call(ADD_COMMENT, comment, blog.token),
+        Call(POSTS),
+        Call(UPDATE_POST, update, blog.token),
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ended: float  # time.monotonic() when the response came
+    seconds: float
+    what: str  # "ok", the GraphQL error codes, or the response when it is neither
+
+
+@dataclass
+class Stream:
+    """A steady stream of requests from `clients` concurrent clients cycling through `calls`."""
+
+    client: httpx.AsyncClient
+    calls: list[Call]
+    outcomes: list[Outcome] = field(default_factory=list)
+    _running: bool = True
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self, clients: int) -> None:
+        self._tasks = [asyncio.create_task(self._client(n, clients)) for n in range(clients)]
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(*self._tasks)
+
+    async def _client(self, start: int, step: int) -> None:
+        n = start
+        while self._running:
+            call = self.calls[n % len(self.calls)]
+            began = time.monotonic()
+            response = await graphql(self.client, call.query, call.variables(n), call.token)
+            ended = time.monotonic()
+            if succeeded(response):
+                what = "ok"
+            else:
+                what = ",".join(error_codes(response)) if response.status_code == 200 else ""
+            self.outcomes.append(Outcome(ended, ended - began, what or response.text))
+            n += step
+            await asyncio.sleep(0.01)
+
+    def kinds(self) -> set[str]:
+        return {outcome.what for outcome in self.outcomes}
+
+    def between(self, start: float, end: float) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if start <= outcome.ended < end]

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from gql_app.config import Settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
 from gql_app.errors import QueryTimeout
-from tests.reliability.conftest import DATABASE, PgBouncer, reliability_settings
+from tests.reliability.conftest import DATABASE, reliability_settings
+from tests.reliability.pgbouncer import PgBouncer
 
 _SLEEP = text("SELECT pg_sleep(:seconds)")
 _SHOW_TIMEOUT = text("SHOW statement_timeout")
