@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql_app import migrate, queries
+from gql_app.body_limit import BodySizeLimitMiddleware
 from gql_app.config import Settings, load_settings
 from gql_app.db import (
     create_engine,
@@ -51,6 +53,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(title="gql_app", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    if settings.cors_origins:  # none by default: browsers then refuse cross-origin calls
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+            max_age=600,
+        )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(create_graphql_router(settings), prefix="/graphql")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -79,6 +81,9 @@ def parse_url_ssl(raw: str) -> tuple[SslMode | None, str | None]:
     return _LIBPQ_SSLMODES[mode_value], ca_value
 
 
+_ORIGIN = re.compile(r"\*|https?://[^/\s:]+(:\d{1,5})?")
+
+
 class Settings(BaseSettings):
     """Every knob of the service; each field is read from the upper-case variable of its name."""
 
@@ -105,6 +110,17 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, ge=1, le=10_000)
     loader_batch_size: int = Field(500, ge=1, le=10_000, description="bound of IN lists")
 
+    # Hardening: None follows ENVIRONMENT (on in development, off in production).
+    introspection: bool | None = None
+    field_suggestions: bool | None = None
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    query_max_cost: int = Field(50_000, ge=1)
+    query_max_depth: int = Field(15, ge=1)
+    query_max_aliases: int = Field(30, ge=0)
+    query_max_tokens: int = Field(2_000, ge=1)
+    max_request_bytes: int = Field(102_400, ge=1_024)
+    max_batch_size: int = Field(0, ge=0, le=100, description="0: batching off")
+
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
@@ -115,6 +131,18 @@ class Settings(BaseSettings):
         if value is not None:
             normalize_database_url(value)
             parse_url_ssl(value)
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        """A comma-separated list of origins (`https://app.example.com`), or `*`."""
+        if isinstance(value, str):
+            value = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        if isinstance(value, list | tuple):
+            for origin in value:
+                if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
+                    raise ValueError(f"not an origin (scheme://host[:port]) or *: {origin!r}")
         return value
 
     @field_validator("db_ssl_ca")
@@ -138,12 +166,21 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
 
+    def _unless_production(self, setting: bool | None) -> bool:
+        """The setting if given, else on in development and off in production."""
+        return setting if setting is not None else self.environment is Environment.DEVELOPMENT
+
     @property
     def graphiql_enabled(self) -> bool:
-        """`GRAPHIQL` if set, else on in development and off in production."""
-        if self.graphiql is not None:
-            return self.graphiql
-        return self.environment is Environment.DEVELOPMENT
+        return self._unless_production(self.graphiql)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self._unless_production(self.introspection)
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        return self._unless_production(self.field_suggestions)
 
     def ssl_for(self, raw_url: str) -> tuple[SslMode, Path | None]:
         """TLS mode and CA file: `DB_SSL_MODE`/`DB_SSL_CA` win over the URL's libpq options."""

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -347,6 +347,22 @@ async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.A
 @pytest.fixture
 def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app_client[1]
+
+
+AppWith = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def app_with(database_url: str) -> AppWith:
+    """`async with app_with(query_max_cost=10) as client`: a client of the app on the test's
+    database, under settings of the test's own."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        async with running_app(load_settings(database_url=database_url, **overrides)) as pair:
+            yield pair[1]
+
+    return start
 
 
 @dataclass

@@ -27,6 +27,21 @@ class IsAuthenticated(BasePermission):
         return NotAuthenticated(message=self.message)
 
 
+class IsThemself(BasePermission):
+    """The object resolved is the viewer's own `User` (its `pk` is theirs)."""
+
+    message = "Only the user themself may see this."
+
+    async def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        viewer = await info.context.viewer()
+        return viewer is not None and viewer.id == source.pk
+
+
 def signed_in() -> FieldExtension:
     """The extension that guards a mutation with `IsAuthenticated`."""
     return PermissionExtension(permissions=[IsAuthenticated()], use_directives=False)
+
+
+def only_to_themself() -> FieldExtension:
+    """The extension that shows a field of a `User` to that user only: null to anyone else."""
+    return PermissionExtension(permissions=[IsThemself()], fail_silently=True, use_directives=False)

@@ -6,7 +6,8 @@ from strawberry.fastapi import GraphQLRouter
 
 from gql_app.config import Settings
 from gql_app.graphql.context import Context, get_context
-from gql_app.graphql.schema import schema
+from gql_app.graphql.http import SpecGraphQLRouter
+from gql_app.graphql.schema import build_schema
 
 
 def create_graphql_router(settings: Settings) -> GraphQLRouter[Context, None]:
@@ -15,8 +16,8 @@ def create_graphql_router(settings: Settings) -> GraphQLRouter[Context, None]:
     No WebSocket protocols: the schema has no subscriptions, and a context (session and
     loaders) shared by every operation of a connection would break DESIGN.md contract 1.
     """
-    return GraphQLRouter(
-        schema,
+    return SpecGraphQLRouter(
+        build_schema(settings),
         context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from gql_app.graphql.accounts import AccountMutation
+from gql_app.config import Settings
 from gql_app.graphql.extensions import MaskUnexpectedErrors
+from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.query import Query
 from gql_app.graphql.types import Comment, Post, User
@@ -26,9 +29,18 @@ class Schema(strawberry.Schema):
         request id; expected ones (a bad cursor, a failed validation) are not worth a line."""
 
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    types=[User, Post, Comment],
-    extensions=[MaskUnexpectedErrors],
-)
+def build_schema(settings: Settings | None = None) -> Schema:
+    """The schema, with the limits and switches of `settings` (gql_app/graphql/limits.py).
+
+    Without settings it has neither (its SDL is the same): `gql-app export-schema` prints it.
+    """
+    return Schema(
+        query=Query,
+        mutation=Mutation,
+        types=[User, Post, Comment],
+        extensions=[MaskUnexpectedErrors, *(hardening_extensions(settings) if settings else ())],
+        config=StrawberryConfig(batching_config=batching_config(settings) if settings else None),
+    )
+
+
+schema = build_schema()

@@ -22,6 +22,7 @@ from gql_app.graphql.pagination import (
     page_from_arguments,
     slice_rows,
 )
+from gql_app.graphql.permissions import only_to_themself
 from gql_app.queries import Record
 
 NodeT = TypeVar("NodeT")
@@ -192,11 +193,11 @@ class User(Node):
         )
 
     @strawberry.field(
-        description="The email address: visible only to the user themself, null for others."
+        description="The email address: visible only to the user themself, null for others.",
+        extensions=[only_to_themself()],
     )
-    async def email(self, info: Info) -> str | None:
-        viewer = await info.context.viewer()
-        return self.email_address if viewer is not None and viewer.id == self.pk else None
+    def email(self) -> str | None:
+        return self.email_address
 
     @strawberry.field(description="The user's posts, newest first.")
     async def posts(

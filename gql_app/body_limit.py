@@ -1,0 +1,66 @@
+"""A cap on request bodies (`MAX_REQUEST_BYTES`): larger ones get 413 before the app runs.
+
+A pure ASGI middleware. A `Content-Length` over the cap is refused without reading the
+body; otherwise the body is read, counting the bytes as they stream in, and refused as
+soon as they pass the cap (a chunked body has no length to check up front). A body within
+the cap is handed to the app as it came.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CODE = "REQUEST_TOO_LARGE"
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send) -> None:
+        message = f"The request body is larger than MAX_REQUEST_BYTES={self.max_bytes} bytes."
+        body = json.dumps({"errors": [{"message": message, "extensions": {"code": CODE}}]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    # The rest of the body is never read: the connection cannot be reused.
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body.encode()})

@@ -1,0 +1,352 @@
+"""Limits against hostile queries: cost, depth, aliases and tokens; no "Did you mean" hints.
+
+`QueryLimitsExtension` checks every operation before it runs, and reports its cost in the
+response (`extensions.cost`). The cost model, in full:
+
+- a field costs 1 plus its selection set's cost times `n`;
+- `n` is the page size of a paginated field (one that takes `first` or `last`): the value
+  of `first` or `last` (the larger if both), literal or variable, or the default page size
+  when neither is given; for another field returning a list, the length of its longest list
+  argument (`nodes(ids: [...])`), else 1; `n` is 1 for every other field;
+- fragments and inline fragments count as if written out, every branch of a union or
+  interface counts (an upper bound), and `@skip`/`@include` are ignored.
+
+So the cost bounds the number of fields a response can hold. The depth is the longest
+chain of nested fields (`{ a { b } }` is 2), aliases are counted as written out (fragments
+expanded), and tokens are the document's lexical tokens (comments and commas excluded).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from graphql import (
+    ASTValidationRule,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLCompositeType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLSyntaxError,
+    InlineFragmentNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    get_named_type,
+    get_nullable_type,
+    get_operation_ast,
+    is_composite_type,
+    is_list_type,
+    value_from_ast_untyped,
+)
+from graphql.language import Lexer, Source, TokenKind
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.schema.config import BatchingConfig
+
+from gql_app.config import Settings
+from gql_app.graphql.pagination import DEFAULT_PAGE_SIZE
+
+PAGE_ARGUMENTS = ("first", "last")
+# What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean
+# 'a'?", " Did you mean the enum value 'A' or 'B'?", " Did you mean 'a', 'b', or 'c'?".
+_NAME = "'[_A-Za-z][_0-9A-Za-z]*'"
+_SUGGESTION = re.compile(f" Did you mean (?:[a-z]+(?: [a-z]+)* )?{_NAME}(?:,? (?:or )?{_NAME})*\\?")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryLimits:
+    """The limits every operation is checked against (settings `QUERY_MAX_*`)."""
+
+    max_cost: int
+    max_depth: int
+    max_aliases: int
+    max_tokens: int
+    default_page_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """What an operation, or a part of one, asks for."""
+
+    cost: int = 0
+    depth: int = 0
+    aliases: int = 0
+
+    def beside(self, other: Measure) -> Measure:
+        """The measure of two sibling selections together."""
+        return Measure(
+            self.cost + other.cost, max(self.depth, other.depth), self.aliases + other.aliases
+        )
+
+
+def limit_error(message: str, code: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code})
+
+
+def violations(measure: Measure, limits: QueryLimits) -> list[GraphQLError]:
+    """One error per limit the measure exceeds, each naming its setting."""
+    errors = []
+    if measure.cost > limits.max_cost:
+        errors.append(
+            limit_error(
+                f"Query cost {measure.cost} exceeds the limit QUERY_MAX_COST={limits.max_cost}.",
+                "QUERY_TOO_COSTLY",
+            )
+        )
+    if measure.depth > limits.max_depth:
+        errors.append(
+            limit_error(
+                f"Query depth {measure.depth} exceeds the limit "
+                f"QUERY_MAX_DEPTH={limits.max_depth}.",
+                "QUERY_TOO_DEEP",
+            )
+        )
+    if measure.aliases > limits.max_aliases:
+        errors.append(
+            limit_error(
+                f"Query uses {measure.aliases} aliases, more than the limit "
+                f"QUERY_MAX_ALIASES={limits.max_aliases}.",
+                "TOO_MANY_ALIASES",
+            )
+        )
+    return errors
+
+
+def exceeds_token_limit(query: str, max_tokens: int) -> bool:
+    """The document has more than `max_tokens` lexical tokens; lexes at most that many."""
+    if len(query) <= max_tokens:  # every token is at least one character long
+        return False
+    lexer = Lexer(Source(query))
+    try:
+        for _ in range(max_tokens + 1):
+            if lexer.advance().kind is TokenKind.EOF:
+                return False
+    except GraphQLSyntaxError:
+        return False  # the parser reports it
+    return True
+
+
+class _Measurer:
+    """Measures an operation of a validated-or-not document (unknown fields cost 1).
+
+    Fragments are measured once each, in dependency order without recursion, so neither a
+    long chain of fragments nor one spread many times costs more than its size; recursion
+    within a selection set is bounded by the parser's nesting limit.
+    """
+
+    def __init__(
+        self, context: ValidationContext, variables: dict[str, Any], default_page_size: int
+    ) -> None:
+        self._context = context
+        self._schema = context.schema
+        self._variables = variables
+        self._default_page_size = default_page_size
+        self._fragments: dict[str, Measure] = {}
+
+    def operation(self, operation: OperationDefinitionNode) -> Measure:
+        self._measure_fragments(operation)
+        root = self._schema.get_root_type(operation.operation)
+        return self._selections(operation.selection_set, root)
+
+    def _measure_fragments(self, operation: OperationDefinitionNode) -> None:
+        measured: dict[str, bool] = {}  # False while its spreads are being measured
+        stack = [(spread.name.value, False) for spread in self._spreads(operation.selection_set)]
+        while stack:
+            name, spreads_done = stack.pop()
+            fragment = self._context.get_fragment(name)
+            if fragment is None:
+                continue
+            if spreads_done:
+                condition = self._composite_type(fragment.type_condition)
+                self._fragments[name] = self._selections(fragment.selection_set, condition)
+                measured[name] = True
+            elif name not in measured:  # a cycle, an error of validation, counts nothing
+                measured[name] = False
+                stack.append((name, True))
+                stack.extend(
+                    (spread.name.value, False)
+                    for spread in self._spreads(fragment.selection_set)
+                    if spread.name.value not in measured
+                )
+
+    def _spreads(self, selection_set: SelectionSetNode) -> list[FragmentSpreadNode]:
+        return self._context.get_fragment_spreads(selection_set)
+
+    def _composite_type(self, node: NamedTypeNode | None) -> GraphQLCompositeType | None:
+        named = self._schema.get_type(node.name.value) if node is not None else None
+        return named if is_composite_type(named) else None
+
+    def _selections(
+        self, selection_set: SelectionSetNode, parent: GraphQLCompositeType | None
+    ) -> Measure:
+        total = Measure()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                part = self._field(selection, parent)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self._composite_type(condition) if condition is not None else parent
+                part = self._selections(selection.selection_set, inner)
+            else:
+                assert isinstance(selection, FragmentSpreadNode)
+                part = self._fragments.get(selection.name.value, Measure())
+            total = total.beside(part)
+        return total
+
+    def _field(self, node: FieldNode, parent: GraphQLCompositeType | None) -> Measure:
+        definition = self._schema.get_field(parent, node.name.value) if parent else None
+        children = Measure()
+        if node.selection_set is not None:
+            named = get_named_type(definition.type) if definition else None
+            inner = named if is_composite_type(named) else None
+            children = self._selections(node.selection_set, inner)
+        return Measure(
+            cost=1 + self._multiplier(node, definition) * children.cost,
+            depth=1 + children.depth,
+            aliases=(1 if node.alias else 0) + children.aliases,
+        )
+
+    def _multiplier(self, node: FieldNode, definition: GraphQLField | None) -> int:
+        """How many times the field's selection set is resolved, at most."""
+        if definition is None:
+            return 1
+        arguments = {
+            argument.name.value: value_from_ast_untyped(argument.value, self._variables)
+            for argument in node.arguments or ()
+        }
+        if any(name in definition.args for name in PAGE_ARGUMENTS):
+            sizes = [arguments.get(name) for name in PAGE_ARGUMENTS]
+            counts = [
+                size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
+            ]
+            return max(0, max(counts, default=self._default_page_size))
+        if is_list_type(get_nullable_type(definition.type)):
+            return max(
+                (len(value) for value in arguments.values() if isinstance(value, list)), default=1
+            )
+        return 1
+
+
+def _operation_variables(
+    operation: OperationDefinitionNode, given: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The request's variables, with the operation's defaults for those not given."""
+    values = {
+        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
+        for definition in operation.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    return values | dict(given or {})
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    message = _SUGGESTION.sub("", error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
+
+
+class QueryLimitsExtension(SchemaExtension):
+    """Refuses an operation over any of `limits`, and reports its cost in `extensions.cost`.
+
+    Tokens are counted before parsing; cost, depth and aliases are measured during
+    validation, for the operation that is to run, with the request's variables.
+    """
+
+    def __init__(self, *, limits: QueryLimits) -> None:
+        self.limits = limits
+        self.measure: Measure | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.validation_rules = (*context.validation_rules, self._validation_rule())
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        query = context.query if context.graphql_document is None else None
+        if query is not None and exceeds_token_limit(query, self.limits.max_tokens):
+            # Raised, this ends the request with this error, before the parser runs.
+            raise limit_error(
+                f"Query has more tokens than the limit QUERY_MAX_TOKENS={self.limits.max_tokens}.",
+                "TOO_MANY_TOKENS",
+            )
+        yield
+
+    def get_results(self) -> dict[str, Any]:
+        if self.measure is None:
+            return {}
+        return {"cost": {"requested": self.measure.cost, "limit": self.limits.max_cost}}
+
+    def _validation_rule(self) -> type[ASTValidationRule]:
+        extension = self
+
+        class QueryLimitsRule(ValidationRule):
+            def __init__(self, context: ValidationContext) -> None:
+                super().__init__(context)
+                extension._check(context)
+
+        return QueryLimitsRule
+
+    def _check(self, context: ValidationContext) -> None:
+        execution = self.execution_context
+        operation = get_operation_ast(context.document, execution.operation_name)
+        if operation is None:
+            return
+        variables = _operation_variables(operation, execution.variables)
+        measurer = _Measurer(context, variables, self.limits.default_page_size)
+        self.measure = measurer.operation(operation)
+        for error in violations(self.measure, self.limits):
+            context.report_error(error)
+
+
+class HideSuggestions(SchemaExtension):
+    """Removes graphql-core's "Did you mean ...?" hints (which name fields, arguments, types
+    and enum values of the schema) from every error a client sees."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [_without_suggestion(error) for error in result.errors]
+
+
+Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
+
+
+def hardening_extensions(settings: Settings) -> list[Extension]:
+    """The schema extensions `settings` ask for: the query limits always; introspection and
+    suggestions off unless enabled (`INTROSPECTION`, `FIELD_SUGGESTIONS`, `ENVIRONMENT`)."""
+    limits = QueryLimits(
+        max_cost=settings.query_max_cost,
+        max_depth=settings.query_max_depth,
+        max_aliases=settings.query_max_aliases,
+        max_tokens=settings.query_max_tokens,
+        default_page_size=DEFAULT_PAGE_SIZE,
+    )
+    # Classes and factories, not instances: Strawberry makes one per request of each.
+    extensions: list[Extension] = [partial(QueryLimitsExtension, limits=limits)]
+    if not settings.introspection_enabled:
+        extensions.append(DisableIntrospection)
+    if not settings.field_suggestions_enabled:
+        extensions.append(HideSuggestions)
+    return extensions
+
+
+def batching_config(settings: Settings) -> BatchingConfig | None:
+    """Batches of up to `MAX_BATCH_SIZE` operations, or none (the default, 0)."""
+    return {"max_operations": settings.max_batch_size} if settings.max_batch_size else None
