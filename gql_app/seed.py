@@ -12,7 +12,7 @@ from tqdm import tqdm
 from gql_app import queries
 from gql_app.security import hash_password
 
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - the documented password of every demo user
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 USERS_PER_CHUNK = 500
 WORDS = (
@@ -67,7 +67,7 @@ async def seed(
         await queries.delete_all_users(session)
     elif await queries.count_users(session):
         raise SeedError("the database already holds users: pass --reset to replace them")
-    rng = random.Random(20250101)
+    rng = random.Random(20250101)  # noqa: S311 - reproducible demo text, not a secret
     password_hash = await hash_password(DEMO_PASSWORD)
     counts = {"users": 0, "posts": 0, "comments": 0}
     all_user_ids: list[int] = []
