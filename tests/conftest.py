@@ -25,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from passlib.hash import bcrypt
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -513,3 +514,28 @@ def make_comment(db: RequestSession) -> MakeComment:
         return encode_global_id("Comment", row.id)
 
     return make
+
+
+@pytest.fixture
+def verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The stored hashes passwords are verified against, in order (a spy on the context)."""
+    seen: list[str] = []
+    verify = password_context.verify
+
+    def spy(secret: str | bytes, stored: str, **kwargs: Any) -> bool:
+        seen.append(stored)
+        return verify(secret, stored, **kwargs)
+
+    monkeypatch.setattr(password_context, "verify", spy)
+    return seen
+
+
+async def create_legacy_user(db: RequestSession, username: str, password: str) -> None:
+    """A user whose password was hashed with bcrypt, as an older system stored it."""
+    async with db.transaction(write=True) as session:
+        await queries.create_user(
+            session,
+            username=username,
+            email=f"{username}@example.com",
+            password_hash=bcrypt.using(rounds=4).hash(password),
+        )

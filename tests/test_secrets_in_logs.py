@@ -9,15 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from passlib.hash import bcrypt
 from sqlalchemy import select
 
-from gql_app import queries
 from gql_app.config import load_settings
 from gql_app.db import RequestSession
 from gql_app.models import User
 from gql_app.security import hash_token
-from tests.conftest import bearer_headers, running_app
+from tests.conftest import bearer_headers, create_legacy_user, running_app
 
 PASSWORD, NEW_PASSWORD, LEGACY_PASSWORD = "first secret pw", "second secret pw", "legacy secret"
 AUTH = """__typename ... on AuthSuccess { token user { username email } }"""
@@ -71,13 +69,7 @@ async def _run_flows(client: httpx.AsyncClient, db: RequestSession, flows: Flows
     await send("{ me { username email } }", token=token)
     await send(CHANGE, {"v": {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}}, token)
     await send(UPDATE, {"v": {"email": "alice@example.org"}}, token)
-    async with db.transaction(write=True) as session:
-        await queries.create_user(
-            session,
-            username="legacy",
-            email="l@example.com",
-            password_hash=bcrypt.hash(LEGACY_PASSWORD),
-        )
+    await create_legacy_user(db, "legacy", LEGACY_PASSWORD)
     flows.password_hashes.extend(await _password_hashes(db))
     await send(LOGIN, {"v": {"login": "legacy", "password": LEGACY_PASSWORD}})  # rehashed
     flows.password_hashes.extend(await _password_hashes(db))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,23 +19,10 @@ from gql_app.security import (
     password_context,
     verify_password,
 )
+from tests.conftest import create_legacy_user
 
 PASSWORD = "correct horse battery"
 bcrypt = bcrypt_handler.using(rounds=4)  # a legacy hash; its cost is not under test
-
-
-@pytest.fixture
-def verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The hashes the CryptContext verifies against, recorded by a spy."""
-    seen: list[str] = []
-    verify: Callable[..., bool] = password_context.verify
-
-    def spy(secret: str | bytes, stored: str, **kwargs: Any) -> bool:
-        seen.append(stored)
-        return verify(secret, stored, **kwargs)
-
-    monkeypatch.setattr(password_context, "verify", spy)
-    return seen
 
 
 async def test_new_hashes_are_argon2id() -> None:
@@ -149,13 +135,7 @@ async def _stored_hash(db: RequestSession, username: str) -> str:
 async def test_logging_in_replaces_a_stored_bcrypt_hash_with_argon2id(
     db: RequestSession, settings: Settings
 ) -> None:
-    async with db.transaction(write=True) as session:
-        await queries.create_user(
-            session,
-            username="legacy",
-            email="legacy@example.com",
-            password_hash=bcrypt.hash(PASSWORD),
-        )
+    await create_legacy_user(db, "legacy", PASSWORD)
     await accounts.login(db, settings, login="legacy", password=PASSWORD)
     stored = await _stored_hash(db, "legacy")
     assert stored.startswith("$argon2id$")
