@@ -193,8 +193,7 @@ class _Measurer:
                 condition = selection.type_condition
                 inner = self._composite_type(condition) if condition is not None else parent
                 part = self._selections(selection.selection_set, inner)
-            else:
-                assert isinstance(selection, FragmentSpreadNode)  # noqa: S101 - the last kind
+            elif isinstance(selection, FragmentSpreadNode):
                 part = self._fragments.get(selection.name.value, Measure())
             total = total.beside(part)
         return total

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from graphql import get_introspection_query
+from starlette.types import Message
 
 from bench.operations import NESTED
 from gql_app.config import load_settings
@@ -217,12 +218,12 @@ async def test_a_streamed_body_is_refused_without_reading_it_all(
 async def test_a_declared_length_over_the_limit_is_refused_unread(database_url: str) -> None:
     app_settings = load_settings(database_url=database_url)
     async with running_app(app_settings) as (app, _):
-        sent: list[dict[str, Any]] = []
+        sent: list[Message] = []
 
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             raise AssertionError("the body was read")
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         scope = {
