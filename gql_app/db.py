@@ -13,7 +13,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event, pool
@@ -70,6 +70,25 @@ def _postgres_connect_args(settings: Settings, raw_url: str) -> dict[str, Any]:
 
 
 WRITE_OPTION = "gql_app_write"
+# On the engine: read units run in autocommit. On a connection: this unit is such a read.
+AUTOCOMMIT_READS_OPTION = "gql_app_autocommit_reads"
+_READ_OPTION = "gql_app_read"
+_AUTOCOMMIT_READ = {"isolation_level": "AUTOCOMMIT", _READ_OPTION: True}
+
+
+class ReadUnitWroteError(RuntimeError):
+    """A unit of work that was not opened with `write=True` tried to write."""
+
+
+def _refuse_writes_in_reads(
+    connection: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: bool
+) -> None:
+    # In autocommit every statement commits alone: a read unit that wrote would not be atomic.
+    writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
+    if writes and connection.get_execution_options().get(_READ_OPTION):
+        raise ReadUnitWroteError("a unit of work writes: open it with write=True")
+
+
 _SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
 
 
@@ -134,6 +153,8 @@ def create_engine(
         options["poolclass"] = pool.NullPool
     if url.get_backend_name() == "postgresql":
         options["connect_args"] = _postgres_connect_args(settings, raw_url)
+        if not settings.db_pgbouncer:  # behind it, the statement timeout needs a transaction
+            options["execution_options"] = {AUTOCOMMIT_READS_OPTION: True}
         if pooled:
             options |= {
                 "pool_size": settings.db_pool_size,
@@ -148,6 +169,8 @@ def create_engine(
     if url.get_backend_name() == "postgresql" and settings.db_pgbouncer:
         setter = _statement_timeout_setter(settings.db_statement_timeout_ms)
         event.listen(engine.sync_engine, "begin", setter)
+    if engine.get_execution_options().get(AUTOCOMMIT_READS_OPTION):
+        event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_in_reads)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -160,8 +183,29 @@ def create_migration_engine(settings: Settings) -> AsyncEngine:
     return create_engine(settings, url=settings.migration_url, raw_url=raw, pooled=False)
 
 
+_IN_AUTOCOMMIT_READ = "gql_app_in_autocommit_read"
+_STALE_RERUN = "statement made stale by a schema change; running %s again"
+
+
+class _Session(AsyncSession):
+    """An `AsyncSession` that reruns a statement of an autocommit read unit once when a
+    schema change made its prepared statement stale (`is_stale_statement`): the statement
+    was its own transaction, so nothing else is lost, and the unit never notices."""
+
+    if not TYPE_CHECKING:  # to the type checker, AsyncSession's precise overloads stand
+
+        async def execute(self, *args, **kwargs):
+            try:
+                return await super().execute(*args, **kwargs)
+            except DBAPIError as exc:
+                if not (self.info.get(_IN_AUTOCOMMIT_READ) and is_stale_statement(exc)):
+                    raise
+            logger.info(_STALE_RERUN, "the statement")
+            return await super().execute(*args, **kwargs)
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, class_=_Session, expire_on_commit=False, autoflush=False)
 
 
 class SessionClosedError(RuntimeError):
@@ -180,12 +224,21 @@ class RequestSession:
         self._session = sessionmaker()
         self._lock = asyncio.Lock()
         self._closed = False
+        bind = self._session.bind
+        self._autocommit_reads = isinstance(bind, AsyncEngine) and bool(
+            bind.get_execution_options().get(AUTOCOMMIT_READS_OPTION)
+        )
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
         """One unit of work, committed when the block ends and rolled back if it raises.
 
         `write=True` marks a unit that writes (on SQLite it takes the write lock at BEGIN).
+        Other units only read; on PostgreSQL (not behind PgBouncer) they run in autocommit,
+        each statement its own transaction: a read never leaves its connection `idle in
+        transaction` while the event loop serves other requests (DESIGN.md contract 2), and
+        costs no BEGIN and COMMIT round trips. A write in such a unit raises
+        `ReadUnitWroteError`.
         A failure of the database rather than of the request (pool exhausted, server gone,
         statement timeout) leaves as the `PublicError` of `public_database_error`.
 
@@ -202,9 +255,14 @@ class RequestSession:
                 await session.begin()
                 if write:
                     await session.connection(execution_options={WRITE_OPTION: True})
+                elif self._autocommit_reads:
+                    await session.connection(execution_options=_AUTOCOMMIT_READ)
+                    session.info[_IN_AUTOCOMMIT_READ] = True
                 yield session
+                session.info.pop(_IN_AUTOCOMMIT_READ, None)
                 await session.commit()
             except BaseException as exc:
+                session.info.pop(_IN_AUTOCOMMIT_READ, None)
                 session.expunge_all()
                 await session.rollback()
                 public = public_database_error(exc) if isinstance(exc, Exception) else None
@@ -217,10 +275,11 @@ class RequestSession:
 
         A migration applied while the service runs can invalidate the statements the
         driver has prepared (`is_stale_statement`); the driver then clears its caches, and
-        the same work succeeds on a second attempt. The failed attempt's transaction was
-        rolled back whole, so the rerun is safe for writes as well as reads, provided
-        `work` acts only through the session: no effects outside the database, no changes
-        to objects it did not load itself.
+        the same work succeeds on a second attempt. Read units on PostgreSQL need no `run`:
+        in autocommit, the stale statement alone is rerun (`_Session`). A unit in a
+        transaction (a write) fails whole; its transaction was rolled back whole, so the
+        rerun is safe, provided `work` acts only through the session: no effects outside
+        the database, no changes to objects it did not load itself.
         """
         try:
             async with self.transaction(write=write) as session:
@@ -228,7 +287,7 @@ class RequestSession:
         except DBAPIError as exc:
             if not is_stale_statement(exc):
                 raise
-            logger.info("statement made stale by a schema change; running the unit again")
+            logger.info(_STALE_RERUN, "the unit of work")
         async with self.transaction(write=write) as session:
             return await work(session)
 

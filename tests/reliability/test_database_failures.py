@@ -6,6 +6,7 @@ These run on the session layer (`RequestSession`); the HTTP tests show what clie
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -140,15 +141,34 @@ async def _usernames(db: AsyncSession) -> list[str]:
     return list((await db.execute(text("SELECT username FROM users"))).scalars())
 
 
-async def test_a_statement_made_stale_by_a_migration_fails_a_plain_transaction(
+async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
+    engine: AsyncEngine, reliability_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gql_app.db")
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        async with session.transaction() as db:
+            assert await _usernames(db) == []
+        await execute_sql(reliability_url, _WIDEN_USERNAME)
+        async with session.transaction() as db:
+            assert await _usernames(db) == []
+    finally:
+        await session.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "statement made stale by a schema change; running the statement again"
+    ]
+
+
+async def test_a_write_after_a_migration_fails_on_its_stale_statement_in_a_plain_transaction(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
     session = RequestSession(create_sessionmaker(engine))
     try:
-        assert await session.run(_usernames) == []
+        async with session.transaction(write=True) as db:
+            assert await _usernames(db) == []
         await execute_sql(reliability_url, _WIDEN_USERNAME)
         with pytest.raises(DBAPIError) as caught:
-            async with session.transaction() as db:
+            async with session.transaction(write=True) as db:
                 await _usernames(db)
     finally:
         await session.close()
@@ -167,7 +187,7 @@ async def test_a_unit_of_work_run_after_a_migration_is_rerun_once_and_succeeds(
         return await _usernames(db)
 
     try:
-        assert await session.run(_usernames) == []
+        assert await session.run(_usernames, write=True) == []
         await execute_sql(reliability_url, _WIDEN_USERNAME)
         usernames = await session.run(insert_then_read, write=True)
     finally:
