@@ -85,6 +85,22 @@ def _parity(
     return verdicts
 
 
+def _save(
+    out: Path,
+    results: dict[tuple[str, str], Measurement],
+    operations: list[Operation],
+    context: list[str],
+) -> str:
+    """Write the report and the raw figures (after every measurement: a crash keeps them)."""
+    report = render(
+        results, [(o.name, o.title) for o in operations], context, _parity(results, operations)
+    )
+    (out / "report.md").write_text(report)
+    raw = {f"{server}/{op}": asdict(m) | {"sample": None} for (server, op), m in results.items()}
+    (out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
+    return report
+
+
 def run(args: argparse.Namespace, url: str) -> str:
     operations = [BY_NAME[name] for name in args.ops.split(",")]
     out: Path = args.out or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
@@ -94,6 +110,7 @@ def run(args: argparse.Namespace, url: str) -> str:
     database = make_url(url).database or BENCH_DB
     counter = StatementCounter(dsn, database)
     counting_problem = counter.available()
+    context = environment.describe(dsn, args, dataset_state, counting_problem)
     rows: Rows = asyncio.run(workload.read_rows(dsn))
     start = asyncio.run(workload.marks(dsn))
     tokens = asyncio.run(workload.sign_in(dsn, rows.user_ids))
@@ -123,16 +140,10 @@ def run(args: argparse.Namespace, url: str) -> str:
                     )
                     if operation.writes:
                         asyncio.run(workload.undo_writes(dsn, before))
+                    _save(out, results, operations, context)
     finally:
         asyncio.run(workload.undo_writes(dsn, start))
-    context = environment.describe(dsn, args, dataset_state, counting_problem)
-    report = render(
-        results, [(o.name, o.title) for o in operations], context, _parity(results, operations)
-    )
-    (out / "report.md").write_text(report)
-    raw = {f"{server}/{op}": asdict(m) | {"sample": None} for (server, op), m in results.items()}
-    (out / "results.json").write_text(json.dumps(raw, indent=1, default=str))
-    return report
+    return _save(out, results, operations, context)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

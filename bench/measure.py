@@ -36,8 +36,9 @@ class Measurement:
     statements: StatementCount | None = None
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
-    peak_rss: list[int] = field(default_factory=list)  # per worker, bytes
+    peak_rss: list[int] = field(default_factory=list)  # max over workers, per repeat
     rss_after_runs: list[int] = field(default_factory=list)  # max over workers, per repeat
+    restarted_workers: int = 0
     failure: str | None = None
     sample: Any = None  # the first response's `data`, for the parity check
 
@@ -108,6 +109,7 @@ def measure(
     requests_file = workdir / f"{operation.name}.requests"
     write_requests(requests_file, requests)
     run_wrk(server.url, requests_file, seconds=plan.warmup_seconds, connections=plan.connections)
+    restarts = server.restarts()
     for _ in range(plan.repeats):
         wait_idle(server)
         workers = server.workers()
@@ -124,11 +126,11 @@ def measure(
         )
         cpu = procstat.cpu_seconds(pids) - cpu_before
         wall = time.monotonic() - wall_before
-        memories = [procstat.memory(pid) for pid in workers]
-        peaks = [memory.peak for memory in memories]
-        result.peak_rss = [max(pair) for pair in zip(peaks, result.peak_rss or peaks, strict=True)]
-        result.rss_after_runs.append(max(memory.rss for memory in memories))
+        memories = [m for m in map(procstat.memory_if_alive, server.workers()) if m is not None]
+        result.peak_rss.append(max((m.peak for m in memories), default=0))
+        result.rss_after_runs.append(max((m.rss for m in memories), default=0))
         result.loads.append(load)
         result.cpu_seconds += cpu
         result.wall_seconds += wall
+    result.restarted_workers = server.restarts() - restarts
     return result

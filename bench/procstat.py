@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / CLOCK_TICKS
 
 
+def memory_if_alive(pid: int) -> Memory | None:
+    """None when the process is gone (uvicorn replaces a worker that stops answering)."""
+    try:
+        return memory(pid)
+    except OSError:
+        return None
+
+
 def memory(pid: int) -> Memory:
     values: dict[str, int] = {}
     for line in (PROC / str(pid) / "status").read_text().splitlines():
@@ -66,4 +75,5 @@ def memory(pid: int) -> Memory:
 
 def reset_peak(pid: int) -> None:
     """Start a new peak-RSS measurement for `pid` (writing 5 to clear_refs resets VmHWM)."""
-    (PROC / str(pid) / "clear_refs").write_text("5")
+    with contextlib.suppress(OSError):
+        (PROC / str(pid) / "clear_refs").write_text("5")

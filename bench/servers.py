@@ -30,6 +30,7 @@ class Server:
     name: str
     process: subprocess.Popen[bytes]
     port: int
+    log: Path
 
     @property
     def url(self) -> str:
@@ -41,6 +42,11 @@ class Server:
 
     def processes(self) -> list[int]:
         return procstat.tree(self.pid)
+
+    def restarts(self) -> int:
+        """Workers uvicorn's supervisor replaced so far (it kills one that stops answering)."""
+        text = self.log.read_text(errors="replace")
+        return text.count("] died")
 
     def workers(self) -> list[int]:
         """The processes that serve requests (uvicorn's supervisor only forks them)."""
@@ -91,7 +97,7 @@ def _running(
         process = subprocess.Popen(
             command, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT
         )
-        server = Server(name, process, port)
+        server = Server(name, process, port, log)
         try:
             _wait_ready(server, 60, log)
             yield server
