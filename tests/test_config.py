@@ -77,4 +77,4 @@ def test_an_invalid_setting_fails_naming_its_variable(
 def test_settings_are_immutable() -> None:
     settings: Settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
-        settings.db_pool_size = 5  # type: ignore[misc]
+        settings.db_pool_size = 5
