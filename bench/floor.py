@@ -30,21 +30,23 @@ Handler = Callable[[Connection, Json, str | None], Awaitable[Json]]
 
 # The statements of gql_app/queries.py, written out: rows of `limit + 1` pages (the extra row
 # tells whether more follow) and ROW_NUMBER() windows for one page of many parents' rows.
-_USER = "id, username, email, created_at"
-_POST = "id, author_id, title, body, created_at, updated_at"
-_COMMENT = "id, post_id, author_id, body, created_at"
-USERS_BY_USERNAME = f"SELECT {_USER} FROM users ORDER BY username, id LIMIT $1"
-USERS_BY_IDS = f"SELECT {_USER} FROM users WHERE id = ANY($1::bigint[])"
-POSTS_NEWEST = f"SELECT {_POST} FROM posts ORDER BY created_at DESC, id DESC LIMIT $1"
+USERS_BY_USERNAME = (
+    "SELECT id, username, email, created_at FROM users ORDER BY username, id LIMIT $1"
+)
+USERS_BY_IDS = "SELECT id, username, email, created_at FROM users WHERE id = ANY($1::bigint[])"
+POSTS_NEWEST = (
+    "SELECT id, author_id, title, body, created_at, updated_at FROM posts"
+    " ORDER BY created_at DESC, id DESC LIMIT $1"
+)
 POSTS_OF_USERS = (
-    f"SELECT {_POST} FROM (SELECT {_POST}, row_number() OVER"
-    " (PARTITION BY author_id ORDER BY created_at DESC, id DESC) AS rn"
+    "SELECT id, author_id, title, body, created_at, updated_at FROM (SELECT id, author_id, title, body, created_at, updated_at,"
+    " row_number() OVER (PARTITION BY author_id ORDER BY created_at DESC, id DESC) AS rn"
     " FROM posts WHERE author_id = ANY($1::bigint[])) AS ranked"
     " WHERE rn <= $2 ORDER BY author_id, rn"
 )
 COMMENTS_OF_POSTS = (
-    f"SELECT {_COMMENT} FROM (SELECT {_COMMENT}, row_number() OVER"
-    " (PARTITION BY post_id ORDER BY created_at, id) AS rn"
+    "SELECT id, post_id, author_id, body, created_at FROM (SELECT id, post_id, author_id, body, created_at,"
+    " row_number() OVER (PARTITION BY post_id ORDER BY created_at, id) AS rn"
     " FROM comments WHERE post_id = ANY($1::bigint[])) AS ranked"
     " WHERE rn <= $2 ORDER BY post_id, rn"
 )
@@ -57,8 +59,8 @@ VIEWER = (
     " AND auth_tokens.expires_at > $2"
 )
 INSERT_COMMENT = (
-    f"INSERT INTO comments (post_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)"
-    f" RETURNING {_COMMENT}"
+    "INSERT INTO comments (post_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)"
+    " RETURNING id, post_id, author_id, body, created_at"
 )
 
 
