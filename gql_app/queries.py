@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -123,7 +123,8 @@ _connection_tls = text(
 )
 _connection_states = text(
     "SELECT coalesce(state, 'unknown') AS state,"
-    " coalesce(extract(epoch FROM clock_timestamp() - state_change), 0)::float8 AS seconds"
+    " coalesce(extract(epoch FROM clock_timestamp() - state_change), 0)::float8 AS seconds,"
+    " coalesce(query, '') AS query"
     " FROM pg_stat_activity WHERE application_name = :application_name"
     " AND pid <> pg_backend_pid() ORDER BY state, seconds DESC"
 )
@@ -274,13 +275,19 @@ async def connection_tls(connection: AsyncConnection) -> str | None:
     return version
 
 
+class ConnectionState(NamedTuple):
+    state: str
+    seconds: float  # in this state so far
+    query: str  # the last statement it ran (or runs)
+
+
 async def connection_states(
     connection: AsyncConnection, application_name: str
-) -> list[tuple[str, float]]:
-    """PostgreSQL only: each of the application's connections, its state and for how many
-    seconds it has been in it (an `idle in transaction` one that stays is a leak)."""
+) -> list[ConnectionState]:
+    """PostgreSQL only: each of the application's connections, its state, for how long, and
+    its last statement (an `idle in transaction` one that stays is a leak)."""
     result = await connection.execute(_connection_states, {"application_name": application_name})
-    return [(row.state, row.seconds) for row in result]
+    return [ConnectionState(row.state, row.seconds, row.query) for row in result]
 
 
 async def insert_users(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:

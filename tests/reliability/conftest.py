@@ -82,8 +82,8 @@ async def reliability_url(own_postgres: PostgresCluster) -> str:
     return database_url(own_postgres.port)
 
 
-async def app_connections(url: str) -> list[tuple[str, float]]:
-    """The app's connections to the server of `url`: (state, seconds in that state) each."""
+async def app_connections(url: str) -> list[queries.ConnectionState]:
+    """The app's connections to the server of `url`, as `pg_stat_activity` shows them."""
     engine = create_engine(load_settings(database_url=url), pooled=False)
     try:
         async with engine.connect() as connection:
@@ -97,7 +97,7 @@ async def settled_connections(url: str, limit: int, seconds: float = 10) -> list
     (or as they are after `seconds`): what contract 2 and issue 5's "no leaks" ask."""
     deadline = time.monotonic() + seconds
     while True:
-        states = [state for state, _ in await app_connections(url)]
+        states = [connection.state for connection in await app_connections(url)]
         settled = len(states) <= limit and all(state == "idle" for state in states)
         if settled or time.monotonic() > deadline:
             return states
