@@ -14,6 +14,8 @@ response (`extensions.cost`). The cost model, in full:
 So the cost bounds the number of fields a response can hold. The depth is the longest
 chain of nested fields (`{ a { b } }` is 2), aliases are counted as written out (fragments
 expanded), and tokens are the document's lexical tokens (comments and commas excluded).
+graphql-core's check that same-named fields can be merged, quadratic in their number, runs
+on a budget of work of its own (`QUERY_VALIDATION_BUDGET`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from graphql import (
@@ -46,6 +48,8 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql.language import Lexer, Source, TokenKind
+from graphql.validation import OverlappingFieldsCanBeMergedRule
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import BatchingConfig
 
@@ -67,6 +71,7 @@ class QueryLimits:
     max_depth: int
     max_aliases: int
     max_tokens: int
+    validation_budget: int
     default_page_size: int
 
 
@@ -259,6 +264,32 @@ def _without_suggestion(error: GraphQLError) -> GraphQLError:
     )
 
 
+@cache
+def budgeted_overlap_rule(budget: int) -> type[OverlappingFieldsCanBeMergedRule]:
+    """graphql-core's check that fields of one name can be merged, with `budget` units of
+    work (its own default, 500,000, is seconds of CPU on a document that repeats a field a few
+    hundred times; realistic operations spend none)."""
+
+    class BudgetedOverlappingFieldsRule(OverlappingFieldsCanBeMergedRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.rule_context.remaining_complexity_budget = budget
+
+        def enter_selection_set(self, *args: Any) -> None:
+            try:
+                super().enter_selection_set(*args)
+            except ValidationAbortedError:
+                if self.rule_context.remaining_complexity_budget >= 0:
+                    raise  # the error limit, not the budget
+                raise ValidationAbortedError(
+                    "Validating the query takes more work than the limit "
+                    f"QUERY_VALIDATION_BUDGET={budget} (it repeats fields of one name).",
+                    extensions={"code": "QUERY_TOO_COMPLEX"},
+                ) from None
+
+    return BudgetedOverlappingFieldsRule
+
+
 class QueryLimitsExtension(SchemaExtension):
     """Refuses an operation over any of `limits`, and reports its cost in `extensions.cost`.
 
@@ -272,7 +303,14 @@ class QueryLimitsExtension(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        context.validation_rules = (*context.validation_rules, self._validation_rule())
+        overlap_rule = budgeted_overlap_rule(self.limits.validation_budget)
+        context.validation_rules = (
+            *(
+                overlap_rule if rule is OverlappingFieldsCanBeMergedRule else rule
+                for rule in context.validation_rules
+            ),
+            self._validation_rule(),
+        )
         yield
 
     def on_parse(self) -> Iterator[None]:
@@ -335,6 +373,7 @@ def hardening_extensions(settings: Settings) -> list[Extension]:
         max_depth=settings.query_max_depth,
         max_aliases=settings.query_max_aliases,
         max_tokens=settings.query_max_tokens,
+        validation_budget=settings.query_validation_budget,
         default_page_size=DEFAULT_PAGE_SIZE,
     )
     # Classes and factories, not instances: Strawberry makes one per request of each.

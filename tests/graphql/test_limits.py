@@ -183,6 +183,24 @@ async def test_comments_do_not_count_as_tokens(app_with: AppWith) -> None:
         assert response.json()["data"] == {"__typename": "Query"}
 
 
+async def test_fields_repeated_by_fragments_are_admitted(client: httpx.AsyncClient) -> None:
+    query = """{ users(first: 1) { edges { node { id ...A ...B } } } }
+      fragment A on User { id username } fragment B on User { id username }"""
+    response = await post(client, query)
+    assert "errors" not in response.json()
+
+
+async def test_a_field_repeated_hundreds_of_times_is_refused_naming_the_budget(
+    client: httpx.AsyncClient,
+) -> None:
+    # Under every other limit; graphql-core's own budget would let it run for seconds.
+    query = "{ " + "users(first: 1) { totalCount } " * 200 + "}"
+    error = refusal(await post(client, query))
+    assert error["extensions"] == {"code": "QUERY_TOO_COMPLEX"}
+    assert "QUERY_VALIDATION_BUDGET=20000" in error["message"]
+    await assert_still_answering(client)
+
+
 async def test_a_body_over_the_size_limit_is_413_naming_it(client: httpx.AsyncClient) -> None:
     query = "{ __typename }" + " " * 102_400
     response = await post(client, query)
