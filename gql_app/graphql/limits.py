@@ -65,7 +65,7 @@ _SUGGESTION = re.compile(f" Did you mean (?:[a-z]+(?: [a-z]+)* )?{_NAME}(?:,? (?
 
 @dataclass(frozen=True, slots=True)
 class QueryLimits:
-    """The limits every operation is checked against (settings `QUERY_MAX_*`)."""
+    """The limits every operation is checked against (`QUERY_MAX_*`, `QUERY_VALIDATION_BUDGET`)."""
 
     max_cost: int
     max_depth: int
