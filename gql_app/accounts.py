@@ -2,9 +2,10 @@
 
 Each flow validates its input, hashes or verifies passwords in a worker thread BEFORE it
 opens a write transaction (no connection is held while hashing), and does its writes in one
-transaction. Expected failures are raised as the typed errors below, `UsernameTakenError`
-and `EmailTakenError` (from `queries`) and `RateLimitedError` (from `throttle`); the GraphQL
-layer turns them into payload union members.
+transaction. Expected failures are raised as `InvalidInput` (from `account_input`),
+`InvalidCredentialsError` (below), `UsernameTakenError` and `EmailTakenError` (from
+`queries`) and `RateLimitedError` (from `throttle`); the GraphQL layer turns them into
+payload union members.
 
 Expected errors are raised after their transaction has ended, never inside it: a rollback
 expires every object of the request's session (the viewer among them), and a later read of
