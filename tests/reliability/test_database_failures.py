@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -39,6 +40,8 @@ _INSERT_USER = text(
     "INSERT INTO users (username, email, password_hash) VALUES (:name, :email, 'hash')"
 )
 _LOCK_USERS = "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"
+# A role allowed no connection: PostgreSQL refuses it with too_many_connections (53300).
+_LIMITED_ROLE = ("DROP ROLE IF EXISTS limited", "CREATE ROLE limited LOGIN CONNECTION LIMIT 0")
 
 
 @pytest.fixture
@@ -233,3 +236,14 @@ async def test_closing_waits_for_the_unit_of_work_in_progress_and_refuses_later_
             await db.execute(_COUNT_USERS)
     assert finished == [1]
     assert_no_leaks(await settled_connections(reliability_url, limit=1), limit=1)
+
+
+async def test_a_server_out_of_connection_slots_is_database_busy(reliability_url: str) -> None:
+    await execute_sql(reliability_url, *_LIMITED_ROLE)
+    url = make_url(reliability_url).set(username="limited").render_as_string(False)
+    engine = create_engine(reliability_settings(url))
+    try:
+        with pytest.raises(DatabaseBusy):
+            await _count_users(engine)
+    finally:
+        await engine.dispose()
