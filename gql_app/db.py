@@ -89,6 +89,18 @@ def _refuse_writes_in_reads(
         raise ReadUnitWroteError("a unit of work writes: open it with write=True")
 
 
+def _ping_outside_a_transaction(dbapi_connection: Any) -> bool:
+    """The pool's pre-ping in one round trip. SQLAlchemy's asyncpg ping wraps its `;` in
+    BEGIN and ROLLBACK (PgBouncer's transaction mode needs that): on a direct connection,
+    two more round trips per checkout, and the connection `idle in transaction` between."""
+    dbapi_connection.autocommit = True
+    try:
+        dbapi_connection.ping()
+    finally:
+        dbapi_connection.autocommit = False
+    return True
+
+
 _SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
 
 
@@ -171,6 +183,7 @@ def create_engine(
         event.listen(engine.sync_engine, "begin", setter)
     if engine.get_execution_options().get(AUTOCOMMIT_READS_OPTION):
         event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_in_reads)
+        engine.sync_engine.dialect.do_ping = _ping_outside_a_transaction  # type: ignore[method-assign]
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

@@ -1,0 +1,76 @@
+"""Read units of work run in autocommit on PostgreSQL: between their statements the
+connection is idle, never `idle in transaction` (DESIGN.md contract 2), and they cannot write."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gql_app.db import ReadUnitWroteError, RequestSession, create_engine, create_sessionmaker
+from gql_app.models import User
+from tests.reliability.conftest import app_connections, reliability_settings
+
+_COUNT_USERS = text("SELECT count(*) FROM users")
+
+
+@pytest.fixture
+async def engine(reliability_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(reliability_settings(reliability_url, db_pool_size=1))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_unit_leaves_its_connection_idle_between_statements(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        async with session.transaction() as db:
+            await db.execute(_COUNT_USERS)
+            between = [connection.state for connection in await app_connections(reliability_url)]
+            await db.execute(_COUNT_USERS)
+    finally:
+        await session.close()
+    assert between == ["idle"]
+
+
+async def test_a_write_unit_holds_its_transaction_until_it_ends(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        async with session.transaction(write=True) as db:
+            await db.execute(_COUNT_USERS)
+            between = [connection.state for connection in await app_connections(reliability_url)]
+    finally:
+        await session.close()
+    assert between == ["idle in transaction"]
+
+
+async def test_a_read_unit_that_writes_is_refused_and_writes_nothing(engine: AsyncEngine) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    row = {"username": "sneaky", "email": "sneaky@example.org", "password_hash": "hash"}
+    try:
+        with pytest.raises(ReadUnitWroteError):
+            async with session.transaction() as db:
+                await db.execute(insert(User).values(row))
+        async with session.transaction() as db:
+            count = (await db.execute(_COUNT_USERS)).scalar_one()
+    finally:
+        await session.close()
+    assert count == 0
+
+
+async def test_the_pre_ping_of_a_checkout_runs_outside_any_transaction(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    async with engine.connect() as connection:  # a fresh connection: no ping
+        await connection.execute(_COUNT_USERS)
+    async with engine.connect():  # the pooled connection again: pinged, nothing run since
+        pinged = await app_connections(reliability_url)
+    assert [(connection.state, connection.query) for connection in pinged] == [("idle", ";")]
