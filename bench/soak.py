@@ -36,7 +36,7 @@ from tests.reliability.pgbouncer import pgbouncer_binary, running_pgbouncer
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/gql_app_bench"
 SAMPLE_SECONDS = 0.2
 IDLE_IN_TRANSACTION = "idle in transaction"
-WARMUP_FRACTION = 0.1
+RSS_SAMPLES = 10
 
 
 @dataclass
@@ -161,12 +161,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         rss_start = _rss(server)
         process = _start_load(server, rows, tokens, args)
         print(f"soak: {args.concurrency} clients for {args.duration:g}s ...", flush=True)
-        time.sleep(args.duration * WARMUP_FRACTION)
-        rss_warm = _rss(server)
+        rss_series: list[int] = []  # every tenth of the run
+        while len(rss_series) < RSS_SAMPLES and process.poll() is None:
+            time.sleep(args.duration / RSS_SAMPLES)
+            rss_series.append(_rss(server))
         assert process.stdout is not None
         output = process.stdout.read()
         process.wait()
-        rss_end = _rss(server)
         time.sleep(1)  # let the last responses return their connections
         sampler.stopping.set()
         sampler.join()
@@ -178,7 +179,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "pgbouncer": args.pgbouncer,
         "cpus": os.cpu_count(),
         "load": load,
-        "rss_bytes": {"start": rss_start, "after_warmup": rss_warm, "end": rss_end},
+        "rss_bytes": {"start": rss_start, "every_tenth": rss_series},
         "pg_stat_activity": asdict(sampler.watch) | {"by_state_at_end": by_state},
     }
 
@@ -187,11 +188,12 @@ def render(result: dict[str, Any]) -> str:
     load, rss, watch = result["load"], result["rss_bytes"], result["pg_stat_activity"]
     outcomes = {name: count for name, count in load["outcomes"].items() if name != "ok"}
     fivexx = sum(count for status, count in load["statuses"].items() if status.startswith("5"))
-    growth = (rss["end"] - rss["after_warmup"]) / rss["after_warmup"] * 100
     mib = 1024 * 1024
+    series = rss["every_tenth"]
+    warm, half, end = series[0], series[len(series) // 2 - 1], series[-1]
     mode = "through PgBouncer" if result["pgbouncer"] else "direct to PostgreSQL"
     latency = f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms"
-    memory = ", ".join(f"{name} {rss[name] / mib:.1f} MiB" for name in rss)
+    tenths = " ".join(f"{value / mib:.0f}" for value in series)
     idle = watch["longest_idle_in_transaction"]
     at_end = json.dumps(watch["by_state_at_end"], sort_keys=True)
     lines = [
@@ -200,7 +202,9 @@ def render(result: dict[str, Any]) -> str:
         f"errors by code      {json.dumps(outcomes, sort_keys=True) if outcomes else 'none'}",
         f"5xx responses       {fivexx}",
         f"latency             {latency}, max {load['max_ms']:.1f} ms",
-        f"server RSS          {memory} ({growth:+.1f}% since warm-up)",
+        f"server RSS          start {rss['start'] / mib:.0f} MiB, then every tenth: {tenths} MiB",
+        f"RSS growth          {(end - warm) / warm:+.1%} since the first tenth,"
+        + f" {(end - half) / half:+.1%} over the second half",
         f"idle in transaction longest {idle:.3f} s in {watch['samples']} samples,"
         + f" {watch['samples_over_1s']} samples with one over 1 s"
         + (f" (last statement: {watch['longest_after']})" if idle else ""),
