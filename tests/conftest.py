@@ -19,7 +19,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import asyncpg
 import httpx
@@ -282,16 +282,20 @@ def postgres_server(postgres: Postgres | None) -> Postgres:
     return require_postgres(postgres)
 
 
+def unavailable(reason: str) -> NoReturn:
+    """Skip the test for want of a server program, loudly; under CI=true, fail it."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {reason}")
+    _postgres_skip_reason.append(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_bindir() -> Path:
     """The PostgreSQL server binaries, for tests that start (and stop) servers of their own."""
     bindir = _postgres_bindir()
     if bindir is None:
-        reason = "no PostgreSQL server binaries (initdb)"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        _postgres_skip_reason.append(reason)
-        pytest.skip(reason)
+        unavailable("no PostgreSQL server binaries (initdb)")
     return bindir
 
 

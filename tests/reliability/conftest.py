@@ -26,7 +26,7 @@ from gql_app.config import Settings, load_settings
 from gql_app.db import APPLICATION_NAME, create_engine
 from gql_app.graphql.ids import encode_global_id
 from gql_app.security import new_token
-from tests.conftest import IN_CI, PostgresCluster, free_port, run_async_blocking
+from tests.conftest import PostgresCluster, free_port, run_async_blocking, unavailable
 from tests.reliability.pgbouncer import (
     PgBouncer,
     pgbouncer_binary,
@@ -114,10 +114,7 @@ def pgbouncer(own_postgres: PostgresCluster) -> Iterator[PgBouncer]:
     """PgBouncer (the Debian package's binary) in front of the suite's cluster."""
     binary = pgbouncer_binary()
     if binary is None:
-        reason = "PgBouncer NOT TESTED: no pgbouncer binary (Debian: apt-get install pgbouncer)"
-        if IN_CI:
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+        unavailable("no pgbouncer binary (Debian: apt-get install pgbouncer)")
     with running_pgbouncer(binary, own_postgres.port, server_pool_size=4) as bouncer:
         yield bouncer
 

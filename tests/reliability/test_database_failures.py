@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text
@@ -47,15 +46,6 @@ _LIMITED_ROLE = ("DROP ROLE IF EXISTS limited", "CREATE ROLE limited LOGIN CONNE
 @pytest.fixture
 def settings(reliability_url: str) -> Settings:
     return reliability_settings(reliability_url, db_pool_size=1, db_statement_timeout_ms=300)
-
-
-@pytest.fixture
-async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(settings)
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
 
 
 async def _count_users(engine: AsyncEngine) -> int:

@@ -3,13 +3,12 @@ connection is idle, never `idle in transaction` (DESIGN.md contract 2), and they
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql_app.db import ReadUnitWroteError, RequestSession, create_engine, create_sessionmaker
+from gql_app.config import Settings
+from gql_app.db import ReadUnitWroteError, RequestSession, create_sessionmaker
 from gql_app.models import User
 from tests.reliability.conftest import app_connections, reliability_settings
 
@@ -17,12 +16,9 @@ _COUNT_USERS = text("SELECT count(*) FROM users")
 
 
 @pytest.fixture
-async def engine(reliability_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(reliability_settings(reliability_url, db_pool_size=1))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
+def settings(reliability_url: str) -> Settings:
+    """The app's settings with a pool of one: `engine` (tests/conftest.py) uses them."""
+    return reliability_settings(reliability_url, db_pool_size=1)
 
 
 async def test_a_read_unit_leaves_its_connection_idle_between_statements(
