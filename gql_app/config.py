@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(102_400, ge=1_024)
     max_batch_size: int = Field(0, ge=0, le=100, description="0: batching off")
 
+    # Performance (gql_app/graphql/performance.py and compiled.py).
+    compiled_execution: bool = True
+    query_cache_size: int = Field(256, ge=1, le=100_000, description="query texts remembered")
+
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)

@@ -34,6 +34,7 @@ from gql_app import migrate, queries
 from gql_app.app import Resources, create_app
 from gql_app.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
+from gql_app.graphql import compiled
 from gql_app.graphql.ids import decode_id_of, encode_global_id
 from gql_app.models import utcnow
 from gql_app.security import new_token, password_context
@@ -543,3 +544,24 @@ async def create_legacy_user(db: RequestSession, username: str, password: str) -
             email=f"{username}@example.com",
             password_hash=bcrypt.using(rounds=4).hash(password),
         )
+
+
+@dataclass
+class CompiledRuns:
+    """How many operations ran through a compiled plan (gql_app/graphql/compiled.py)."""
+
+    count: int = 0
+
+
+@pytest.fixture
+def compiled_runs(monkeypatch: pytest.MonkeyPatch) -> CompiledRuns:
+    """Counts the runs of compiled plans from here on (a run that falls back counts too)."""
+    runs = CompiledRuns()
+    execute = compiled.Run.execute
+
+    async def counted(run: compiled.Run, plan: compiled.ObjectPlan) -> Any:
+        runs.count += 1
+        return await execute(run, plan)
+
+    monkeypatch.setattr(compiled.Run, "execute", counted)
+    return runs

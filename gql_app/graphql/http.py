@@ -29,6 +29,7 @@ from pathlib import Path
 from string import Template
 from typing import Any, Final, Literal, cast, overload
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -318,6 +319,14 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
                 "X-Content-Type-Options": "nosniff",
             },
         )
+
+    def encode_json(self, data: object) -> str | bytes:
+        """orjson: a large result encodes ten times faster than with the standard library.
+        What orjson refuses (integers beyond 64 bits) the standard library still writes."""
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return super().encode_json(data)
 
     def parse_json(self, data: str | bytes) -> Any:
         """UTF-8 only (the spec's MUST); undecodable or too deeply nested input is a 400."""

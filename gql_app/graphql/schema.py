@@ -13,6 +13,7 @@ from gql_app.graphql.accounts import AccountMutation
 from gql_app.graphql.extensions import MaskUnexpectedErrors
 from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
+from gql_app.graphql.performance import performance_extensions
 from gql_app.graphql.query import Query
 from gql_app.graphql.types import Comment, Post, User
 
@@ -30,7 +31,8 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(settings: Settings | None = None) -> Schema:
-    """The schema, with the limits and switches of `settings` (gql_app/graphql/limits.py).
+    """The schema, with the limits and switches of `settings` (gql_app/graphql/limits.py)
+    and its caches and compiled execution (gql_app/graphql/performance.py).
 
     Without settings it has neither (its SDL is the same): `gql-app export-schema` prints it.
     """
@@ -38,7 +40,11 @@ def build_schema(settings: Settings | None = None) -> Schema:
         query=Query,
         mutation=Mutation,
         types=[User, Post, Comment],
-        extensions=[MaskUnexpectedErrors, *(hardening_extensions(settings) if settings else ())],
+        extensions=[
+            MaskUnexpectedErrors,
+            *(hardening_extensions(settings) if settings else ()),
+            *(performance_extensions(settings) if settings else ()),
+        ],
         config=StrawberryConfig(batching_config=batching_config(settings) if settings else None),
     )
 
