@@ -24,7 +24,6 @@ from gql_app.db import (
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable
 from gql_app.graphql.router import create_graphql_router
 from gql_app.request_id import RequestIdMiddleware
-from gql_app.runtime import tune_gc
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.resources = Resources(settings, engine, create_sessionmaker(engine))
-        tune_gc()
         try:
             yield
         finally:
