@@ -6,7 +6,6 @@ writes in one transaction, and turn its typed errors into payload union members.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from gql_app.graphql.errors import (
     InvalidCredentials,
     NotAuthenticated,
     RateLimited,
+    ReturnExpectedErrors,
     UsernameTaken,
     ValidationError,
 )
@@ -57,24 +57,8 @@ def _as_error(exc: Exception) -> Error:
     return InvalidCredentials(message="The login or the password is wrong.")
 
 
-class ReturnAccountErrors(FieldExtension):
-    """Answers an expected failure of the account flow with its payload member."""
-
-    async def resolve_async(
-        self,
-        next_: Callable[..., Awaitable[Any]],
-        source: Any,
-        info: strawberry.Info,
-        **kwargs: Any,
-    ) -> Any:
-        try:
-            return await next_(source, info, **kwargs)
-        except ACCOUNT_ERRORS as exc:
-            return _as_error(exc)
-
-
 def _mutation(description: str, *, needs_user: bool = False) -> Any:
-    extensions: list[FieldExtension] = [ReturnAccountErrors()]
+    extensions: list[FieldExtension] = [ReturnExpectedErrors(ACCOUNT_ERRORS, _as_error)]
     if needs_user:
         extensions.insert(0, signed_in())
     return strawberry.mutation(description=description, extensions=extensions)

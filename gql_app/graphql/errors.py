@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import strawberry
+from strawberry.extensions import FieldExtension
 
 
 @strawberry.interface(description="An expected failure of a mutation, with a message to show.")
@@ -65,3 +69,26 @@ class RateLimited(Error):
     retry_after_seconds: int = strawberry.field(
         description="Seconds to wait before the next attempt can succeed."
     )
+
+
+class ReturnExpectedErrors(FieldExtension):
+    """Answers an expected failure raised by a mutation with its payload union member."""
+
+    def __init__(
+        self, expected: tuple[type[Exception], ...], as_error: Callable[[Exception], Error]
+    ) -> None:
+        super().__init__()
+        self.expected = expected
+        self.as_error = as_error
+
+    async def resolve_async(
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: strawberry.Info,
+        **kwargs: Any,
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except self.expected as exc:
+            return self.as_error(exc)

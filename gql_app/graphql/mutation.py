@@ -8,17 +8,22 @@ that met a statement made stale by a migration is rerun once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.extensions import FieldExtension
 
 from gql_app import models, queries
 from gql_app.errors import BadUserInput
-from gql_app.graphql.errors import Error, Forbidden, NotAuthenticated, NotFound, ValidationError
+from gql_app.graphql.errors import (
+    Error,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ReturnExpectedErrors,
+    ValidationError,
+)
 from gql_app.graphql.ids import decode_id_of
 from gql_app.graphql.types import Comment, Info, Post
 
@@ -33,25 +38,15 @@ class Rejected(Exception):
         self.error = error
 
 
-class ReturnRejection(FieldExtension):
-    """Turns a `Rejected` raised by the resolver into its error payload."""
-
-    async def resolve_async(
-        self,
-        next_: Callable[..., Awaitable[Any]],
-        source: Any,
-        info: strawberry.Info,
-        **kwargs: Any,
-    ) -> Any:
-        try:
-            return await next_(source, info, **kwargs)
-        except Rejected as rejected:
-            return rejected.error
+def _rejection_error(exc: Exception) -> Error:
+    return cast(Rejected, exc).error  # only `Rejected` is caught for this
 
 
 def mutation(description: str) -> Any:
     """A mutation field whose resolver may raise `Rejected`."""
-    return strawberry.mutation(description=description, extensions=[ReturnRejection()])
+    return strawberry.mutation(
+        description=description, extensions=[ReturnExpectedErrors((Rejected,), _rejection_error)]
+    )
 
 
 async def _viewer_id(info: Info) -> int:
