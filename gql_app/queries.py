@@ -341,16 +341,14 @@ class Keyset:
     key: tuple[InstrumentedAttribute[Any], ...]
     descending: bool
     row: tuple[InstrumentedAttribute[Any], ...]
-    # The key's attribute names, read once: an attribute's `.key` costs microseconds, and
-    # every edge of every page asks for its row's key.
+    # Read once: an attribute's `.key` and a column type's `python_type` cost microseconds,
+    # and every edge of every page asks for its row's key, every connection for the types.
     key_names: tuple[str, ...] = field(init=False)
+    key_types: tuple[type, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_names", tuple(column.key for column in self.key))
-
-    @property
-    def key_types(self) -> tuple[type, ...]:
-        return tuple(column.type.python_type for column in self.key)
+        object.__setattr__(self, "key_types", tuple(column.type.python_type for column in self.key))
 
     def key_of(self, row: Record) -> tuple[Any, ...]:
         return tuple(getattr(row, name) for name in self.key_names)
