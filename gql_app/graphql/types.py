@@ -89,14 +89,15 @@ class Node:
 @strawberry.type(description="A node of a connection, with the cursor to page on from it.")
 class Edge(Generic[NodeT]):
     node: NodeT = strawberry.field(description="The node.")
-    key: strawberry.Private[tuple[Any, ...]]
-    ordering: strawberry.Private[str]
+    row: strawberry.Private[Record]
+    keyset: strawberry.Private[queries.Keyset]
 
     @strawberry.field(
         description="Opaque cursor of this edge: pass it as `after` or `before` to page on."
     )
     def cursor(self) -> str:
-        return encode_cursor(self.ordering, self.key)
+        # Computed only when asked: most queries never select a cursor.
+        return encode_cursor(self.keyset.name, self.keyset.key_of(self.row))
 
 
 @strawberry.type(description="Where a page lies in its connection.")
@@ -146,9 +147,7 @@ def connection(
 ) -> Connection[NodeT]:
     """The connection of the rows a query fetched for `page` in the order of `keyset`."""
     sliced = slice_rows(rows, page)
-    edges = [
-        Edge(node=to_node(row), key=keyset.key_of(row), ordering=keyset.name) for row in sliced.rows
-    ]
+    edges = [Edge(node=to_node(row), row=row, keyset=keyset) for row in sliced.rows]
     page_info = PageInfo(
         has_next_page=sliced.has_next,
         has_previous_page=sliced.has_previous,
