@@ -75,13 +75,12 @@ def _parity(
 ) -> dict[str, str]:
     verdicts = {}
     for operation in operations:
-        if operation.writes:
-            continue
         floor, ours = results.get((FLOOR, operation.name)), results.get((SINGLE, operation.name))
         if floor is None or ours is None or floor.failure or ours.failure:
             verdicts[operation.name] = "not compared (a server failed or did not run)"
         else:
-            verdicts[operation.name] = "equal" if floor.sample == ours.sample else "**DIFFERENT**"
+            same = operation.comparable(floor.sample) == operation.comparable(ours.sample)
+            verdicts[operation.name] = "equal" if same else "**DIFFERENT**"
     return verdicts
 
 

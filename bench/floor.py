@@ -2,8 +2,12 @@
 runs the same batched SQL as gql_app with raw asyncpg and returns the same JSON, without
 GraphQL. It dispatches on the request's `operationName` and never parses the document.
 
-Every read runs in autocommit and every write is one statement: the fewest round trips a
-driver allows for the statements gql_app's DataLoaders issue.
+Every read runs in autocommit and addComment's write is one statement: the fewest round
+trips a driver allows for the statements gql_app's DataLoaders issue. The login runs the
+statements of gql_app's (gql_app/accounts.py): two reads in autocommit, the password
+checked in a worker thread with no connection held (gql_app's own helper, so the argon2id
+work is the same), then one transaction that clears the account's failed logins and
+stores the new token's hash.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -22,11 +26,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gql_app import account_input, throttle
+from gql_app.config import Settings, load_settings
 from gql_app.graphql.ids import decode_id_of, encode_global_id
+from gql_app.security import new_token, verify_password
 
 Json = dict[str, Any]
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-Handler = Callable[[Connection, Json, str | None], Awaitable[Json]]
+ConnectionHandler = Callable[[Connection, Json, str | None], Awaitable[Json]]
+Handler = Callable[[asyncpg.Pool, Settings, Json, str | None], Awaitable[Json]]
 
 # The statements of gql_app/queries.py, written out: rows of `limit + 1` pages (the extra row
 # tells whether more follow) and ROW_NUMBER() windows for one page of many parents' rows.
@@ -62,6 +70,23 @@ INSERT_COMMENT = (
     "INSERT INTO comments (post_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)"
     " RETURNING id, post_id, author_id, body, created_at"
 )
+# The login's statements (gql_app/queries.py: _nth_newest_failure, _user_by_username,
+# _user_by_email, _delete_failures, _set_password_hash, create_token, record_login_failure).
+NTH_NEWEST_FAILURE = (
+    "SELECT failed_at FROM login_failures WHERE account_key = $1 AND failed_at > $2"
+    " ORDER BY failed_at DESC LIMIT 1 OFFSET $3"
+)
+LOGIN_BY_USERNAME = "SELECT id, username, email, password_hash FROM users WHERE username = $1"
+LOGIN_BY_EMAIL = (
+    "SELECT id, username, email, password_hash FROM users WHERE lower(email) = lower($1)"
+)
+DELETE_FAILURES = "DELETE FROM login_failures WHERE account_key = ANY($1::varchar[])"
+UPDATE_USER_HASH = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3"
+INSERT_AUTH_ROW = (
+    "INSERT INTO auth_tokens (user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)"
+)
+DELETE_OLD_FAILURES = "DELETE FROM login_failures WHERE account_key = $1 AND failed_at <= $2"
+INSERT_FAILURE = "INSERT INTO login_failures (account_key, failed_at) VALUES ($1, $2)"
 
 
 def _group(rows: Iterable[asyncpg.Record], key: str, limit: int) -> dict[int, list[Any]]:
@@ -168,11 +193,68 @@ async def add_comment(connection: Connection, variables: Json, auth: str | None)
     return {"addComment": {"__typename": "AddCommentSuccess", "comment": comment}}
 
 
+def _login_failed(typename: str) -> Json:
+    return {"login": {"__typename": typename}}
+
+
+async def login(pool: asyncpg.Pool, settings: Settings, variables: Json, _auth: str | None) -> Json:
+    """gql_app's `login` (gql_app/accounts.py); invalid input is not answered (HTTP 500)."""
+    given = variables["input"]
+    name = account_input.login(given["login"])
+    password = account_input.given_password(given["password"])
+    key = throttle.account_key(name)
+    now = datetime.now(UTC)
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    lookup = LOGIN_BY_EMAIL if "@" in name else LOGIN_BY_USERNAME
+    async with pool.acquire() as connection:
+        limited = await connection.fetchval(
+            NTH_NEWEST_FAILURE, key, now - window, settings.login_max_failures - 1
+        )
+        user = await connection.fetchrow(lookup, name)
+    if limited is not None:
+        return _login_failed("RateLimited")
+    ok, new_hash = await verify_password(password, user["password_hash"] if user else None)
+    if user is None or not ok:
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute(DELETE_OLD_FAILURES, key, now - window)
+            await connection.execute(INSERT_FAILURE, key, now)
+        return _login_failed("InvalidCredentials")
+    token, token_hash = new_token()
+    expires_at = now + timedelta(days=settings.token_ttl_days)
+    keys = [throttle.account_key(user["username"]), throttle.account_key(user["email"])]
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(DELETE_FAILURES, keys)
+        if new_hash is not None:
+            await connection.execute(UPDATE_USER_HASH, new_hash, now, user["id"])
+        await connection.execute(INSERT_AUTH_ROW, user["id"], token_hash, now, expires_at)
+    return {
+        "login": {
+            "__typename": "AuthSuccess",
+            "user": _user(user),
+            "token": token,
+            "expiresAt": expires_at.isoformat(),
+        }
+    }
+
+
+def _on_one_connection(handler: ConnectionHandler) -> Handler:
+    """A handler that does all its work on one connection, held for the whole request."""
+
+    async def run(
+        pool: asyncpg.Pool, _settings: Settings, variables: Json, auth: str | None
+    ) -> Json:
+        async with pool.acquire() as connection:
+            return await handler(connection, variables, auth)
+
+    return run
+
+
 HANDLERS: dict[str, Handler] = {
-    "Nested": nested,
-    "Tiny": tiny,
-    "Page": page,
-    "AddComment": add_comment,
+    "Nested": _on_one_connection(nested),
+    "Tiny": _on_one_connection(tiny),
+    "Page": _on_one_connection(page),
+    "Login": login,
+    "AddComment": _on_one_connection(add_comment),
 }
 
 
@@ -181,7 +263,12 @@ async def _keep(_connection: asyncpg.Connection) -> None:
 
 
 def create_app() -> Starlette:
-    """The floor app; `FLOOR_DATABASE_URL` is a libpq-style PostgreSQL URL."""
+    """The floor app; `FLOOR_DATABASE_URL` is a libpq-style PostgreSQL URL.
+
+    The login's settings (`TOKEN_TTL_DAYS`, `LOGIN_MAX_FAILURES`,
+    `LOGIN_FAILURE_WINDOW_SECONDS`) are read as gql_app reads them.
+    """
+    settings = load_settings()
     pools: list[asyncpg.Pool] = []
 
     @asynccontextmanager
@@ -200,10 +287,9 @@ def create_app() -> Starlette:
     async def graphql(request: Request) -> Response:
         body = orjson.loads(await request.body())
         handler = HANDLERS[body["operationName"]]
-        async with pools[0].acquire() as connection:
-            data = await handler(
-                connection, body["variables"], request.headers.get("authorization")
-            )
+        data = await handler(
+            pools[0], settings, body["variables"], request.headers.get("authorization")
+        )
         return Response(orjson.dumps({"data": data}), media_type="application/json")
 
     async def healthz(_request: Request) -> Response:

@@ -17,12 +17,7 @@ from typing import Any
 import httpx
 
 from bench.operations import BY_NAME, Operation, Rows
-from gql_app.seed import DEMO_PASSWORD
 
-LOGIN = """
-mutation Login($input: LoginInput!) {
-  login(input: $input) { __typename ... on AuthSuccess { token user { id } } }
-}"""
 OPERATIONS = {
     "page": BY_NAME["page"],
     "tiny": BY_NAME["tiny"],
@@ -30,15 +25,7 @@ OPERATIONS = {
     "nested": replace(
         BY_NAME["nested"], variables=lambda _i, _rows: {"users": 10, "posts": 5, "comments": 3}
     ),
-    "login": Operation(
-        "login",
-        "login with username and password",
-        LOGIN,
-        "Login",
-        lambda i, rows: {"input": {"login": rows.username(i), "password": DEMO_PASSWORD}},
-        expect='"__typename":"AuthSuccess"',
-        writes=True,
-    ),
+    "login": BY_NAME["login"],
     "write": BY_NAME["write"],
 }
 # The mix, out of 20 requests: reads, nested reads, logins and writes.

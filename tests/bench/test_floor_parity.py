@@ -5,8 +5,10 @@ JSON. Each operation of the benchmark is sent to both, on a dataset larger than 
 """
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -15,7 +17,10 @@ from bench.database import asyncpg_dsn
 from bench.operations import BY_NAME
 from gql_app.db import RequestSession
 from gql_app.graphql.ids import encode_global_id
-from gql_app.seed import seed
+from gql_app.security import hash_token
+from gql_app.seed import DEMO_PASSWORD, seed
+from gql_app.throttle import account_key
+from tests.conftest import create_legacy_user
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["postgresql"]),
@@ -92,11 +97,6 @@ async def test_floor_answers_null_for_a_missing_user_like_gql_app(
     assert ours == theirs == {"user": None}
 
 
-def _without_comment_id(data: dict[str, Any]) -> dict[str, Any]:
-    comment = data["addComment"]["comment"]
-    return {"addComment": data["addComment"] | {"comment": comment | {"id": None}}}
-
-
 async def test_floor_adds_a_comment_like_gql_app(
     client: httpx.AsyncClient, floor_client: httpx.AsyncClient, database_url: str
 ) -> None:
@@ -105,5 +105,99 @@ async def test_floor_adds_a_comment_like_gql_app(
     [token] = await workload.sign_in(dsn, rows.user_ids[:1])
     variables = {"input": {"postId": encode_global_id("Post", rows.post_ids[0]), "body": " hi "}}
     ours, theirs = await _answers(client, floor_client, "write", variables, token)
-    assert _without_comment_id(ours) == _without_comment_id(theirs)
+    write = BY_NAME["write"]
+    assert write.comparable(ours) == write.comparable(theirs)
     assert ours["addComment"]["comment"]["id"] != theirs["addComment"]["comment"]["id"]
+
+
+async def _fetch(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+async def _login(
+    client: httpx.AsyncClient, floor_client: httpx.AsyncClient, login: str, password: str
+) -> tuple[Any, Any]:
+    variables = {"input": {"login": login, "password": password}}
+    return await _answers(client, floor_client, "login", variables)
+
+
+async def _failures(database_url: str, login: str) -> int:
+    key = account_key(login)
+    rows = await _fetch(database_url, "SELECT id FROM login_failures WHERE account_key = $1", key)
+    return len(rows)
+
+
+@pytest.mark.parametrize("login", ["user00002", " USER00002@Example.com "])
+async def test_floor_logs_in_like_gql_app(
+    client: httpx.AsyncClient, floor_client: httpx.AsyncClient, database_url: str, login: str
+) -> None:
+    ours, theirs = await _login(client, floor_client, login, DEMO_PASSWORD)
+    assert BY_NAME["login"].comparable(ours) == BY_NAME["login"].comparable(theirs)
+    [user] = await _fetch(database_url, "SELECT id FROM users WHERE username = 'user00002'")
+    expected_user = {"id": encode_global_id("User", user["id"]), "username": "user00002"}
+    assert theirs["login"]["__typename"] == "AuthSuccess"
+    assert theirs["login"]["user"] == expected_user
+    tokens = await _fetch(
+        database_url,
+        "SELECT token_hash, expires_at FROM auth_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+        user["id"],
+    )
+    stored = {row["token_hash"]: row["expires_at"] for row in tokens}
+    issued = [answer["login"] for answer in (ours, theirs)]
+    assert stored == {
+        hash_token(token["token"]): datetime.fromisoformat(token["expiresAt"]) for token in issued
+    }
+    in_14_days = datetime.now(UTC) + timedelta(days=14)
+    assert all(abs(expiry - in_14_days) < timedelta(minutes=1) for expiry in stored.values())
+
+
+@pytest.mark.parametrize("login", ["user00003", "nobody"])
+async def test_floor_counts_a_wrong_password_like_gql_app(
+    client: httpx.AsyncClient, floor_client: httpx.AsyncClient, database_url: str, login: str
+) -> None:
+    ours, theirs = await _login(client, floor_client, login, "not-the-password")
+    assert ours == theirs == {"login": {"__typename": "InvalidCredentials"}}
+    assert await _failures(database_url, login) == 2
+
+
+async def test_floor_throttles_like_gql_app(
+    client: httpx.AsyncClient, floor_client: httpx.AsyncClient
+) -> None:
+    for _ in range(3):
+        await _login(client, floor_client, "user00004", "not-the-password")
+    ours, theirs = await _login(client, floor_client, "user00004", DEMO_PASSWORD)
+    assert ours == theirs == {"login": {"__typename": "RateLimited"}}
+
+
+async def test_floor_login_clears_the_failures_gql_app_counted(
+    client: httpx.AsyncClient, floor_client: httpx.AsyncClient, database_url: str
+) -> None:
+    wrong = {"input": {"login": "USER00005@example.com", "password": "not-the-password"}}
+    await client.post("/graphql", json={"query": BY_NAME["login"].document, "variables": wrong})
+    assert await _failures(database_url, "USER00005@example.com") == 1
+    right = {"input": {"login": "user00005", "password": DEMO_PASSWORD}}
+    body = {"query": BY_NAME["login"].document, "variables": right}
+    answer = (await floor_client.post("/graphql", json=body | {"operationName": "Login"})).json()
+    assert answer["data"]["login"]["__typename"] == "AuthSuccess"
+    assert await _failures(database_url, "USER00005@example.com") == 0
+
+
+async def test_floor_rehashes_a_legacy_password_like_gql_app(
+    client: httpx.AsyncClient,
+    floor_client: httpx.AsyncClient,
+    db: RequestSession,
+    database_url: str,
+) -> None:
+    await create_legacy_user(db, "legacy", "legacy-password")
+    right = {"input": {"login": "legacy", "password": "legacy-password"}}
+    body = {"query": BY_NAME["login"].document, "operationName": "Login", "variables": right}
+    answer = (await floor_client.post("/graphql", json=body)).json()
+    assert answer["data"]["login"]["__typename"] == "AuthSuccess"
+    [user] = await _fetch(database_url, "SELECT password_hash FROM users WHERE username = 'legacy'")
+    assert user["password_hash"].startswith("$argon2id$")
+    ours = (await client.post("/graphql", json=body)).json()
+    assert ours["data"]["login"]["__typename"] == "AuthSuccess"
