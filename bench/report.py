@@ -31,6 +31,8 @@ TARGETS = {
 }
 WORKERS_SCALING_TARGET = ("tiny", 1.5)
 RSS_TARGET_MB = 150.0
+# "No growth": RSS after the last nested run within this share above RSS after the first.
+RSS_GROWTH_TOLERANCE = 0.10
 NESTED_STATEMENTS_TARGET = 5
 
 
@@ -72,16 +74,37 @@ def _mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _ratio(results: dict[tuple[str, str], Measurement], server: str, operation: str) -> str:
+    floor, ours = _rate(results, FLOOR, operation), _rate(results, server, operation)
+    return f"{ours / floor:.2f}×" if floor and ours else "n/a"
+
+
+def _ratios(results: dict[tuple[str, str], Measurement], operation: str) -> str:
+    """One line under an operation's figures: each gql_app server's req/s ÷ the floor's."""
+    servers = dict.fromkeys(server for server, op in results if op == operation and server != FLOOR)
+    shares = ", ".join(f"{server} {_ratio(results, server, operation)}" for server in servers)
+    return f"req/s ÷ floor: {shares or 'n/a'}"
+
+
+def _growth(rss_after_runs: list[int]) -> tuple[str, str]:
+    """The growth of RSS from the first nested run to the last, and its verdict."""
+    if len(rss_after_runs) < 2:
+        return "n/a (one run)", ""
+    first, last = rss_after_runs[0], rss_after_runs[-1]
+    growth = (last - first) / first if first else 0.0
+    return f"{growth:+.0%}", _mark(growth <= RSS_GROWTH_TOLERANCE)
+
+
 def _targets(results: dict[tuple[str, str], Measurement], operations: list[str]) -> list[str]:
     lines = ["| check | measured | target | |", "|---|---:|---:|---|"]
     for operation in operations:
         floor, single = _rate(results, FLOOR, operation), _rate(results, SINGLE, operation)
-        ratio = single / floor if floor else 0.0
         target = TARGETS.get(operation)
         wanted = f"≥ {target.min_ratio:g}×" if target else "(none)"
-        verdict = _mark(ratio >= target.min_ratio) if target else ""
+        verdict = _mark(single / floor >= target.min_ratio) if target and floor and single else ""
         lines.append(
-            f"| {operation}: gql_app ÷ floor req/s | {ratio:.2f}× | {wanted} | {verdict} |"
+            f"| {operation}: gql_app ÷ floor req/s | {_ratio(results, SINGLE, operation)} "
+            f"| {wanted} | {verdict} |"
         )
         measured = results.get((SINGLE, operation))
         if target and target.max_p99_over_p50 and measured and measured.load:
@@ -92,12 +115,12 @@ def _targets(results: dict[tuple[str, str], Measurement], operations: list[str])
             )
     operation, wanted_scaling = WORKERS_SCALING_TARGET
     single, double = _rate(results, SINGLE, operation), _rate(results, DOUBLE, operation)
-    if single and double:
-        scaling = double / single
-        lines.append(
-            f"| {operation}: 2 workers ÷ 1 worker req/s | {scaling:.2f}× | ≥ {wanted_scaling:g}× "
-            f"| {_mark(scaling >= wanted_scaling)} |"
-        )
+    scaling = double / single if single and double else None
+    lines.append(
+        f"| {operation}: 2 workers ÷ 1 worker req/s "
+        f"| {'n/a' if scaling is None else f'{scaling:.2f}×'} | ≥ {wanted_scaling:g}× "
+        f"| {'' if scaling is None else _mark(scaling >= wanted_scaling)} |"
+    )
     for server in (SINGLE, DOUBLE):
         nested = results.get((server, "nested"))
         if nested and nested.peak_rss:
@@ -107,9 +130,14 @@ def _targets(results: dict[tuple[str, str], Measurement], operations: list[str])
                 f"| {_mark(peak <= RSS_TARGET_MB)} |"
             )
             after = " → ".join(f"{rss / MB:.0f}" for rss in nested.rss_after_runs)
-            lines.append(f"| nested, {server}: RSS after each run | {after} MB | no growth | |")
+            lines.append(f"| nested, {server}: RSS after each run | {after} MB | | |")
+            growth, verdict = _growth(nested.rss_after_runs)
+            lines.append(
+                f"| nested, {server}: RSS growth, first run to last | {growth} "
+                f"| ≤ {RSS_GROWTH_TOLERANCE:+.0%} (no growth) | {verdict} |"
+            )
             peaks = " → ".join(f"{peak / MB:.0f}" for peak in nested.peak_rss)
-            lines.append(f"| nested, {server}: peak RSS of each run | {peaks} MB | no growth | |")
+            lines.append(f"| nested, {server}: peak RSS of each run | {peaks} MB | | |")
     nested = results.get((SINGLE, "nested"))
     if nested and nested.statements:
         count = nested.statements.queries
@@ -132,9 +160,10 @@ def render(
     for name, title in ops:
         out += [f"### {name}: {title}", "", HEADER]
         out += [_row(m) for (_, op), m in results.items() if op == name]
-        out.append("")
+        out += ["", _ratios(results, name), ""]
     out += ["## Against the floor and the targets", "", *_targets(results, [n for n, _ in ops])]
     out += ["", "## Parity (gql_app's `data` equals the floor's for the same request)", ""]
+    out += ["Values each request makes anew (new ids, tokens, expiry times) are left out.", ""]
     out += [f"- {name}: {verdict}" for name, verdict in parity.items()]
     out += ["", "## SQL statements of gql_app (1 worker), per request", ""]
     for name, _ in ops:
