@@ -11,11 +11,15 @@ depth together:
 - plain attribute fields are read with `getattr`, `__typename` is a constant;
 - resolvers are Strawberry's own functions, called with arguments converted once per
   request (not once per object) and one shared `Info` per field;
-- the coroutines of one depth run together, so their DataLoader calls land in the same
-  batch, as they do under graphql-core;
-- values are completed as graphql-core completes them: the same coercion of leaves, type
-  checks, error messages, error locations and paths; an error in a nullable field or list
-  item nulls it and is reported there.
+- a resolver with a batch form (`batched`: the DataLoader-backed relation fields) is not
+  called per object: its batch form is called once per depth with every object's source
+  and returns each object's value or error, in one coroutine instead of one per object;
+- the coroutines of one depth run together, each in a task of its own, so their DataLoader
+  calls land in the same batch, as they do under graphql-core;
+- values are completed as graphql-core completes them: the same coercion of leaves (values
+  the built-in scalars return unchanged are copied as they are), type checks, error
+  messages, error locations and paths; an error in a nullable field or list item nulls it
+  and is reported there. Paths are built only for errors, from where each object lies.
 
 Anything else falls back to stock execution: mutations and subscriptions, introspection,
 `@defer`/`@stream`, fields with Strawberry field extensions or permission classes,
@@ -29,8 +33,10 @@ read: stock execution then runs it again from the start, with the same loaders.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from math import isfinite
 from types import CoroutineType
 from typing import Any
 
@@ -57,6 +63,15 @@ from graphql.execution.values import get_argument_values
 from graphql.language import ArgumentNode, DirectiveNode, DocumentNode, VariableNode, visit
 from graphql.language.visitor import Visitor
 from graphql.pyutils import Path, inspect, is_iterable
+from graphql.type.scalars import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    serialize_boolean,
+    serialize_float,
+    serialize_id,
+    serialize_int,
+    serialize_string,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 from strawberry.types.arguments import convert_arguments
@@ -66,6 +81,35 @@ from gql_app.lru import LRU
 
 DEFINITION_KEY = "strawberry-definition"
 CONDITIONAL_DIRECTIVES = ("skip", "include")
+BATCH_KEY = "gql_app.compiled.batch"
+
+Batch = Callable[..., Awaitable[Sequence[Any]]]
+
+
+def batched(batch: Batch) -> Mapping[str, Any]:
+    """Field metadata (`strawberry.field(metadata=...)`) giving a resolver its batch form.
+
+    A plan calls `batch(sources, **arguments)` once per field and depth with the sources of
+    every object of that depth (the arguments and `info` as the resolver takes them) and
+    expects one value, or exception, per source: what the resolver returns, or raises, for
+    it. Stock execution keeps calling the resolver.
+    """
+    return {BATCH_KEY: batch}
+
+
+def _in_int_range(value: int) -> bool:
+    return GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT
+
+
+# The built-in scalars' serializers, by the exact Python type of the values they return
+# unchanged (and the check those values must pass): a plan copies such values as they are.
+PLAIN_LEAVES: dict[Callable[[Any], Any], tuple[type, Callable[[Any], bool] | None]] = {
+    serialize_string: (str, None),
+    serialize_id: (str, None),
+    serialize_boolean: (bool, None),
+    serialize_int: (int, _in_int_range),
+    serialize_float: (float, isfinite),
+}
 
 
 class FallBack(Exception):
@@ -97,6 +141,9 @@ class Completion:
     object: ObjectPlan | None = None
     details: list[FieldDetails] | None = None  # abstract types: subfields per runtime type
     runtime: dict[str, ObjectPlan] = field(default_factory=dict)
+    # Leaves of built-in scalars: values of exactly this type (passing `check`) are copied.
+    plain: type | None = None
+    check: Callable[[Any], bool] | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -110,6 +157,7 @@ class FieldPlan:
     parent_type: GraphQLObjectType
     strawberry_field: StrawberryField | None
     completion: Completion | None
+    batch: Batch | None = None  # the resolver's batch form (see `batched`)
 
 
 @dataclass(eq=False, slots=True)
@@ -119,14 +167,36 @@ class ObjectPlan:
 
 
 class Item:
-    """An object of the result being built: its source value, its dict and its path."""
+    """An object of the result being built: its source value, its dict and where it lies.
 
-    __slots__ = ("out", "path", "source")
+    It lies in `field` of `parent` (at `indices` in its lists); the root has no parent. The
+    `Path` is built from these only when an error has to be reported.
+    """
 
-    def __init__(self, source: Any, out: dict[str, Any], path: Path | None) -> None:
+    __slots__ = ("field", "indices", "out", "parent", "source")
+
+    def __init__(
+        self,
+        source: Any,
+        out: dict[str, Any],
+        parent: Item | None,
+        field: FieldPlan | None,
+        indices: tuple[int, ...],
+    ) -> None:
         self.source = source
         self.out = out
-        self.path = path
+        self.parent = parent
+        self.field = field
+        self.indices = indices
+
+
+def path_of(item: Item, field_plan: FieldPlan, indices: tuple[int, ...] = ()) -> Path:
+    """The path of a position: the field `field_plan` of `item`, then `indices` in lists."""
+    parent = None if item.parent is None else path_of(item.parent, item.field, item.indices)  # type: ignore[arg-type]
+    path = Path(parent, field_plan.key, field_plan.parent_type.name)
+    for index in indices:
+        path = Path(path, index, None)
+    return path
 
 
 class Compiler:
@@ -186,8 +256,9 @@ class Compiler:
         if kind is ATTRIBUTE and strawberry_field.default_resolver is not getattr:
             raise FallBack("a default resolver other than getattr")
         completion = self._completion(definition.type, details)
+        batch = strawberry_field.metadata.get(BATCH_KEY) if kind is RESOLVER else None
         return FieldPlan(
-            key, name, kind, details, nodes, definition, parent, strawberry_field, completion
+            key, name, kind, details, nodes, definition, parent, strawberry_field, completion, batch
         )
 
     def _completion(self, type_: GraphQLOutputType, details: list[FieldDetails]) -> Completion:
@@ -197,7 +268,8 @@ class Compiler:
             item = self._completion(named.of_type, details)
             return Completion(LIST, nullable, named, item=item)
         if is_leaf_type(named):
-            return Completion(LEAF, nullable, named)
+            plain, check = PLAIN_LEAVES.get(named.coerce_output_value, (None, None))
+            return Completion(LEAF, nullable, named, plain=plain, check=check)
         if is_object_type(named):
             return Completion(OBJECT, nullable, named, object=self.subfields(named, details))
         if is_abstract_type(named):
@@ -250,7 +322,7 @@ class Run:
         self.infos: dict[FieldPlan, Any] = {}
 
     async def execute(self, plan: ObjectPlan) -> ExecutionResult:
-        root = Item(self.executor.root_value, self.box["data"], None)
+        root = Item(self.executor.root_value, self.box["data"], None, None, ())
         level: dict[ObjectPlan, list[Item]] = {plan: [root]}
         while level:
             level = await self._level(level)
@@ -260,7 +332,7 @@ class Run:
     async def _level(self, level: dict[ObjectPlan, list[Item]]) -> dict[ObjectPlan, list[Item]]:
         """Resolve every field of every object of one depth; the objects of the next."""
         following: dict[ObjectPlan, list[Item]] = {}
-        pending: list[tuple[FieldPlan, Item]] = []
+        pending: list[tuple[FieldPlan, Item | list[Item]]] = []
         coroutines: list[Coroutine[Any, Any, Any]] = []
         try:
             self._resolve(level, following, pending, coroutines)
@@ -270,20 +342,26 @@ class Run:
             raise
         if coroutines:
             outcomes = await drive(coroutines)
-            for (field_plan, item), (ok, value) in zip(pending, outcomes, strict=True):
+            for (field_plan, target), (ok, value) in zip(pending, outcomes, strict=True):
                 if isinstance(value, FallBack):
                     raise value
-                if ok:
-                    self._complete_field(field_plan, item, value, following)
+                if isinstance(target, Item):
+                    if ok:
+                        self._complete_field(field_plan, target, value, following)
+                    else:
+                        self._field_error(value, field_plan, target)
+                elif ok:
+                    self._complete_batch(field_plan, target, value, following)
                 else:
-                    self._field_error(value, field_plan, item)
+                    for item in target:
+                        self._field_error(value, field_plan, item)
         return following
 
     def _resolve(
         self,
         level: dict[ObjectPlan, list[Item]],
         following: dict[ObjectPlan, list[Item]],
-        pending: list[tuple[FieldPlan, Item]],
+        pending: list[tuple[FieldPlan, Item | list[Item]]],
         coroutines: list[Coroutine[Any, Any, Any]],
     ) -> None:
         """Resolve the fields of one depth: values are completed, coroutines collected."""
@@ -295,6 +373,10 @@ class Run:
                     for item in items:
                         item.out[key] = name
                     continue
+                completion = field_plan.completion
+                assert completion is not None  # noqa: S101 - fields other than __typename
+                # Values of this exact type are the field's result as they are.
+                plain = completion.plain if completion.check is None else None
                 if kind is ATTRIBUTE:
                     python_name = field_plan.strawberry_field.python_name  # type: ignore[union-attr]
                     for item in items:
@@ -303,12 +385,28 @@ class Run:
                         except Exception as error:  # noqa: BLE001 - a field error
                             self._field_error(error, field_plan, item)
                             continue
-                        if isinstance(value, CoroutineType):
+                        if type(value) is plain:
+                            item.out[key] = value
+                        elif isinstance(value, CoroutineType):
                             item.out[key] = None
                             pending.append((field_plan, item))
                             coroutines.append(value)
                         else:
                             self._complete_field(field_plan, item, value, following)
+                    continue
+                if field_plan.batch is not None:
+                    for item in items:
+                        item.out[key] = None  # keeps the field's place in the response
+                    try:
+                        coroutine = self._batch_call(field_plan, [item.source for item in items])
+                    except FallBack:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - a field error of each
+                        for item in items:
+                            self._field_error(error, field_plan, item)
+                        continue
+                    pending.append((field_plan, items))
+                    coroutines.append(coroutine)
                     continue
                 call = self._call(field_plan)
                 for item in items:
@@ -319,7 +417,9 @@ class Run:
                     except Exception as error:  # noqa: BLE001 - a field error
                         self._field_error(error, field_plan, item)
                         continue
-                    if isinstance(value, CoroutineType) or hasattr(value, "__await__"):
+                    if type(value) is plain:
+                        item.out[key] = value
+                    elif isinstance(value, CoroutineType) or hasattr(value, "__await__"):
                         item.out[key] = None  # keeps the field's place in the response
                         pending.append((field_plan, item))
                         coroutines.append(
@@ -330,21 +430,36 @@ class Run:
 
     def _call(self, field_plan: FieldPlan) -> Callable[[Any], Any]:
         """The resolver of a field as a function of its source, arguments converted once."""
+        source_keys, kwargs = self._arguments(field_plan)
+        resolver = field_plan.strawberry_field.base_resolver  # type: ignore[union-attr]
+        assert resolver is not None  # noqa: S101 - RESOLVER fields have one
+        function = resolver.wrapped_func  # what calling the resolver calls, if callable
+        if not callable(function):
+            function = resolver  # raises as it does under stock execution
+        if resolver.self_parameter:
+            if source_keys:
+                return lambda source: function(
+                    source, **kwargs, **dict.fromkeys(source_keys, source)
+                )
+            return partial(function, **kwargs) if kwargs else function
+        if source_keys:
+            return lambda source: function(**kwargs, **dict.fromkeys(source_keys, source))
+        return lambda _source: function(**kwargs)
+
+    def _batch_call(self, field_plan: FieldPlan, sources: list[Any]) -> Coroutine[Any, Any, Any]:
+        """The coroutine of a field's batch form for the sources of one depth."""
+        batch = field_plan.batch
+        assert batch is not None  # noqa: S101
+        _, kwargs = self._arguments(field_plan)
+        awaitable = batch(sources, **kwargs)
+        return awaitable if isinstance(awaitable, CoroutineType) else _await(awaitable)
+
+    def _arguments(self, field_plan: FieldPlan) -> tuple[list[str], dict[str, Any]]:
+        """The names the source is passed as, and the other arguments, of a resolver."""
         found = self.calls.get(field_plan)
         if found is None:
             found = self.calls[field_plan] = self._prepare_call(field_plan)
-        source_keys, kwargs = found
-        resolver = field_plan.strawberry_field.base_resolver  # type: ignore[union-attr]
-        assert resolver is not None  # noqa: S101 - RESOLVER fields have one
-        if resolver.self_parameter:
-            if source_keys:
-                return lambda source: resolver(
-                    source, **kwargs, **dict.fromkeys(source_keys, source)
-                )
-            return lambda source: resolver(source, **kwargs)
-        if source_keys:
-            return lambda source: resolver(**kwargs, **dict.fromkeys(source_keys, source))
-        return lambda _source: resolver(**kwargs)
+        return found
 
     def _prepare_call(self, field_plan: FieldPlan) -> tuple[list[str], dict[str, Any]]:
         definition = field_plan.definition
@@ -384,20 +499,40 @@ class Run:
             kwargs[resolver.info_parameter.name] = info
         return source_keys, kwargs
 
-    def _field_path(self, field_plan: FieldPlan, item: Item) -> Path:
-        return Path(item.path, field_plan.key, field_plan.parent_type.name)
-
-    def _field_error(self, error: Exception, field_plan: FieldPlan, item: Item) -> None:
+    def _field_error(
+        self, error: Exception, field_plan: FieldPlan, item: Item, indices: tuple[int, ...] = ()
+    ) -> None:
+        """Report `error` at the field of `item` (or at `indices` in its lists), nulled."""
         if isinstance(error, FallBack):
             raise error
         completion = field_plan.completion
-        if completion is not None and not completion.nullable:
+        if not indices and completion is not None and not completion.nullable:
             # The null would propagate, and which of the errors of the other fields it
             # nulls graphql-core still reports depends on the order its tasks run in.
             raise FallBack("an error in a non-null field")
-        path = self._field_path(field_plan, item)
-        item.out[field_plan.key] = None
+        path = path_of(item, field_plan, indices)
+        if not indices:
+            item.out[field_plan.key] = None
         self.errors.add(located_error(error, field_plan.nodes, path.as_list()), path)
+
+    def _complete_batch(
+        self,
+        field_plan: FieldPlan,
+        items: list[Item],
+        values: Any,
+        following: dict[ObjectPlan, list[Item]],
+    ) -> None:
+        """Complete what a batch form returned: a value or an exception per object."""
+        if not isinstance(values, Sequence) or len(values) != len(items):
+            error = TypeError(
+                f"the batch form of {field_plan.parent_type}.{field_plan.name}"
+                f" returned {inspect(values)}, not one value per object"
+            )
+            for item in items:
+                self._field_error(error, field_plan, item)
+            return
+        for item, value in zip(items, values, strict=True):
+            self._complete_field(field_plan, item, value, following)
 
     def _complete_field(
         self,
@@ -408,28 +543,19 @@ class Run:
     ) -> None:
         completion = field_plan.completion
         assert completion is not None  # noqa: S101 - TYPENAME fields are never completed
-        if completion.kind is LEAF and value is not None and not isinstance(value, Exception):
-            try:
-                item.out[field_plan.key] = self._leaf(completion, value)
-            except Exception as error:  # noqa: BLE001 - a field error
-                self._field_error(error, field_plan, item)
-            return
         try:
             self._complete(
-                completion,
-                field_plan,
-                value,
-                item.out,
-                field_plan.key,
-                None,
-                following,
-                item,
+                completion, field_plan, value, item.out, field_plan.key, (), following, item
             )
         except Exception as error:  # noqa: BLE001 - a field error
             self._field_error(error, field_plan, item)
 
     @staticmethod
     def _leaf(completion: Completion, value: Any) -> Any:
+        if type(value) is completion.plain and (
+            completion.check is None or completion.check(value)
+        ):
+            return value  # what the scalar's coerce_output_value returns
         coerced = completion.type.coerce_output_value(value)
         if coerced is Undefined or coerced is None:
             raise TypeError(
@@ -446,15 +572,12 @@ class Run:
         value: Any,
         container: Any,
         key: str | int,
-        path: Path | None,
+        indices: tuple[int, ...],
         following: dict[ObjectPlan, list[Item]],
         item: Item,
     ) -> None:
-        """Complete `value` into `container[key]`; errors raise (a list item's are handled).
-
-        `path` is the position's path when it is a list item (a field's is made only when
-        needed).
-        """
+        """Complete `value` into `container[key]`, the position at `indices` in the lists of
+        the field of `item`; errors raise (a list item's are reported here)."""
         if isinstance(value, Exception):
             raise value
         if value is None or value is Undefined:
@@ -471,8 +594,6 @@ class Run:
             return
         if hasattr(value, "__await__"):
             raise FallBack("an awaitable inside a value")
-        if path is None:
-            path = self._field_path(field_plan, item)
         if kind is LIST:
             if not is_iterable(value):
                 raise GraphQLError(
@@ -485,7 +606,7 @@ class Run:
             assert item_completion is not None  # noqa: S101
             for index, element in enumerate(value):
                 result.append(None)
-                element_path = Path(path, index, None)
+                element_indices = (*indices, index)
                 try:
                     self._complete(
                         item_completion,
@@ -493,7 +614,7 @@ class Run:
                         element,
                         result,
                         index,
-                        element_path,
+                        element_indices,
                         following,
                         item,
                     )
@@ -502,9 +623,7 @@ class Run:
                 except Exception as error:
                     if not item_completion.nullable:
                         raise FallBack("an error in a non-null list item") from error
-                    located = located_error(error, field_plan.nodes, element_path.as_list())
-                    result[index] = None
-                    self.errors.add(located, element_path)
+                    self._field_error(error, field_plan, item, element_indices)
             return
         object_plan = (
             self._runtime_plan(completion, field_plan, value)
@@ -521,8 +640,12 @@ class Run:
                 raise invalid_return_type_error(object_type, value, field_plan.details)
         out: dict[str, Any] = {}
         container[key] = out
-        child = Item(value, out, path)
-        following.setdefault(object_plan, []).append(child)
+        child = Item(value, out, item, field_plan, indices)
+        objects = following.get(object_plan)
+        if objects is None:
+            following[object_plan] = [child]
+        else:
+            objects.append(child)
 
     def _info(self, field_plan: FieldPlan) -> Any:
         """graphql-core's resolve info of a field, shared by every object: its path is None

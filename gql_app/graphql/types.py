@@ -6,13 +6,16 @@ statements of a request depend on the depth of its query, not on the rows it ret
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from gql_app import models, queries
+from gql_app.graphql.compiled import batched
 from gql_app.graphql.context import Context
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.pagination import (
@@ -26,6 +29,8 @@ from gql_app.graphql.permissions import only_to_themself
 from gql_app.queries import Record
 
 NodeT = TypeVar("NodeT")
+T = TypeVar("T")
+KeyT = TypeVar("KeyT", bound=Hashable)
 Info = strawberry.Info[Context, None]
 
 First = Annotated[
@@ -157,26 +162,137 @@ def connection(
     return Connection(edges=edges, page_info=page_info, count=count)
 
 
+# Relation fields come in two forms: the resolver, for one object, and its batch form (see
+# `batched`), for all the objects of one depth of a compiled plan; the resolver calls the
+# batch form with its one object. A batch form returns one value or exception per object.
+
+
+async def load_each(loader: DataLoader[KeyT, T], keys: list[KeyT]) -> list[T | Exception]:
+    """`loader.load` of each key, in one batch: its value, or the error it raised."""
+    futures = [loader.load(key) for key in keys]
+    values: list[T | Exception] = []
+    for future in futures:  # the batch resolves them all at once: one wait, not one per key
+        try:
+            values.append(await future)
+        except Exception as error:  # noqa: BLE001 - that key's error
+            values.append(error)
+    return values
+
+
+def only(values: Sequence[T | Exception]) -> T:
+    """The value a batch form returned for its one object, or the error, raised."""
+    (value,) = values
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
 async def related(
     info: Info,
     relation: queries.Relation,
     to_node: Callable[[Record], NodeT],
-    parent_id: int,
+    parents: Sequence[Node],
     arguments: tuple[int | None, str | None, int | None, str | None],
-) -> Connection[NodeT]:
-    """A nested connection: the page of one parent's rows, batched with its siblings'."""
+) -> list[Connection[NodeT] | Exception]:
+    """Nested connections: the same page of each parent's rows, in one batch."""
     page = page_of(info, relation.keyset, *arguments)
     loaders = info.context.loaders
-    rows = await loaders.pages[relation].load((parent_id, page))
+    pages = await load_each(loaders.pages[relation], [(parent.pk, page) for parent in parents])
     counts = loaders.counts[relation]
-    return connection(rows, page, relation.keyset, to_node, lambda: counts.load(parent_id))
+    return [
+        rows
+        if isinstance(rows, Exception)
+        else connection(rows, page, relation.keyset, to_node, partial(counts.load, parent.pk))
+        for parent, rows in zip(parents, pages, strict=True)
+    ]
 
 
-def existing(row: Record | None, what: str) -> Record:
-    """A row that a foreign key guarantees, unless it was deleted while the request ran."""
-    if row is None:
-        raise LookupError(f"{what} vanished during the request")
-    return row
+async def rows_of(
+    loader: DataLoader[int, Record | None],
+    ids: list[int],
+    to_object: Callable[[Record], T],
+    what: str,
+) -> list[T | Exception]:
+    """The objects of rows that foreign keys guarantee, unless deleted while the request ran."""
+    return [
+        row
+        if isinstance(row, Exception)
+        else LookupError(f"{what} vanished during the request")
+        if row is None
+        else to_object(row)
+        for row in await load_each(loader, ids)
+    ]
+
+
+async def counts_of(
+    info: Info, relation: queries.Relation, parents: Sequence[Node]
+) -> list[int | Exception]:
+    """How many related rows each parent has, in one batch."""
+    return await load_each(info.context.loaders.counts[relation], [p.pk for p in parents])
+
+
+async def authors_of(
+    objects: Sequence[Post] | Sequence[Comment], info: Info
+) -> list[User | Exception]:
+    """The batch form of `Post.author` and `Comment.author`."""
+    ids = [item.author_id for item in objects]
+    return await rows_of(info.context.loaders.user, ids, User.from_row, "author")
+
+
+async def posts_of_users(
+    users: Sequence[User],
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> list[Connection[Post] | Exception]:
+    """The batch form of `User.posts`."""
+    return await related(
+        info, queries.USER_POSTS, Post.from_row, users, (first, after, last, before)
+    )
+
+
+async def comments_of_users(
+    users: Sequence[User],
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> list[Connection[Comment] | Exception]:
+    """The batch form of `User.comments`."""
+    arguments = (first, after, last, before)
+    return await related(info, queries.USER_COMMENTS, Comment.from_row, users, arguments)
+
+
+async def comments_of_posts(
+    posts: Sequence[Post],
+    info: Info,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> list[Connection[Comment] | Exception]:
+    """The batch form of `Post.comments`."""
+    arguments = (first, after, last, before)
+    return await related(info, queries.POST_COMMENTS, Comment.from_row, posts, arguments)
+
+
+async def post_counts(users: Sequence[User], info: Info) -> list[int | Exception]:
+    """The batch form of `User.postCount`."""
+    return await counts_of(info, queries.USER_POSTS, users)
+
+
+async def comment_counts(posts: Sequence[Post], info: Info) -> list[int | Exception]:
+    """The batch form of `Post.commentCount`."""
+    return await counts_of(info, queries.POST_COMMENTS, posts)
+
+
+async def posts_of_comments(comments: Sequence[Comment], info: Info) -> list[Post | Exception]:
+    """The batch form of `Comment.post`."""
+    ids = [comment.post_id for comment in comments]
+    return await rows_of(info.context.loaders.post, ids, Post.from_row, "post")
 
 
 @strawberry.type(description="A person with an account: author of posts and comments.")
@@ -198,7 +314,9 @@ class User(Node):
     def email(self) -> str | None:
         return self.email_address
 
-    @strawberry.field(description="The user's posts, newest first.")
+    @strawberry.field(
+        description="The user's posts, newest first.", metadata=batched(posts_of_users)
+    )
     async def posts(
         self,
         info: Info,
@@ -207,11 +325,12 @@ class User(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Post]:
-        return await related(
-            info, queries.USER_POSTS, Post.from_row, self.pk, (first, after, last, before)
-        )
+        return only(await posts_of_users([self], info, first, after, last, before))
 
-    @strawberry.field(description="The user's comments on any post, newest first.")
+    @strawberry.field(
+        description="The user's comments on any post, newest first.",
+        metadata=batched(comments_of_users),
+    )
     async def comments(
         self,
         info: Info,
@@ -220,13 +339,13 @@ class User(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Comment]:
-        return await related(
-            info, queries.USER_COMMENTS, Comment.from_row, self.pk, (first, after, last, before)
-        )
+        return only(await comments_of_users([self], info, first, after, last, before))
 
-    @strawberry.field(description="How many posts the user has written.")
+    @strawberry.field(
+        description="How many posts the user has written.", metadata=batched(post_counts)
+    )
     async def post_count(self, info: Info) -> int:
-        return await info.context.loaders.counts[queries.USER_POSTS].load(self.pk)
+        return only(await post_counts([self], info))
 
 
 @strawberry.type(description="A post: a title and a body by one author, with comments.")
@@ -250,12 +369,14 @@ class Post(Node):
             updated_at=row.updated_at,
         )
 
-    @strawberry.field(description="Who wrote the post.")
+    @strawberry.field(description="Who wrote the post.", metadata=batched(authors_of))
     async def author(self, info: Info) -> User:
-        row = await info.context.loaders.user.load(self.author_id)
-        return User.from_row(existing(row, "author"))
+        return only(await authors_of([self], info))
 
-    @strawberry.field(description="The comments on the post, oldest first.")
+    @strawberry.field(
+        description="The comments on the post, oldest first.",
+        metadata=batched(comments_of_posts),
+    )
     async def comments(
         self,
         info: Info,
@@ -264,13 +385,13 @@ class Post(Node):
         last: Last = None,
         before: Before = None,
     ) -> Connection[Comment]:
-        return await related(
-            info, queries.POST_COMMENTS, Comment.from_row, self.pk, (first, after, last, before)
-        )
+        return only(await comments_of_posts([self], info, first, after, last, before))
 
-    @strawberry.field(description="How many comments the post has.")
+    @strawberry.field(
+        description="How many comments the post has.", metadata=batched(comment_counts)
+    )
     async def comment_count(self, info: Info) -> int:
-        return await info.context.loaders.counts[queries.POST_COMMENTS].load(self.pk)
+        return only(await comment_counts([self], info))
 
 
 @strawberry.type(description="A comment: a short text by one user on one post.")
@@ -290,12 +411,12 @@ class Comment(Node):
             created_at=row.created_at,
         )
 
-    @strawberry.field(description="Who wrote the comment.")
+    @strawberry.field(description="Who wrote the comment.", metadata=batched(authors_of))
     async def author(self, info: Info) -> User:
-        row = await info.context.loaders.user.load(self.author_id)
-        return User.from_row(existing(row, "author"))
+        return only(await authors_of([self], info))
 
-    @strawberry.field(description="The post the comment is on.")
+    @strawberry.field(
+        description="The post the comment is on.", metadata=batched(posts_of_comments)
+    )
     async def post(self, info: Info) -> Post:
-        row = await info.context.loaders.post.load(self.post_id)
-        return Post.from_row(existing(row, "post"))
+        return only(await posts_of_comments([self], info))
