@@ -83,6 +83,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         reload=args.reload,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         log_level="info",
+        access_log=settings.access_log,
     )
 
 

@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(20, ge=0, le=1000)
     db_pool_timeout: float = Field(30.0, gt=0)
     db_pool_recycle: int = Field(1800, ge=-1, description="seconds; -1 never recycles")
+    db_ping_after_seconds: float = Field(1.0, ge=0, description="0: ping at every checkout")
     db_statement_timeout_ms: int = Field(5000, ge=0)
     db_ssl_mode: SslMode | None = None
     db_ssl_ca: Path | None = None
@@ -104,6 +105,7 @@ class Settings(BaseSettings):
     db_connect_timeout: float = Field(5.0, gt=0)
 
     shutdown_grace_seconds: int = Field(10, ge=1)
+    access_log: bool = False
     environment: Environment = Environment.DEVELOPMENT
 
     graphiql: bool | None = Field(None, description="None: on in development, off in production")

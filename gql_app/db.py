@@ -10,7 +10,9 @@ import logging
 import re
 import socket
 import ssl
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,6 +103,33 @@ def _ping_outside_a_transaction(dbapi_connection: Any) -> bool:
     return True
 
 
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Pre-ping only connections that sat in the pool at least `idle_seconds`.
+
+    A connection returned a moment ago was working a moment ago: under load, pinging it at
+    every checkout costs a round trip per unit of work (several per request). Should the
+    server have gone away in that moment, the unit's statement fails instead of the ping:
+    the unit gets `DATABASE_UNAVAILABLE`, the pool is invalidated and reconnects, as with a
+    failed ping.
+    """
+    dialect = engine.sync_engine.dialect
+    ping = dialect.do_ping
+    returned: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def note_return(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:  # None: the connection was invalidated
+            returned[dialect.get_driver_connection(dbapi_connection)] = time.monotonic()
+
+    def ping_when_idle(dbapi_connection: Any) -> bool:
+        at = returned.get(dialect.get_driver_connection(dbapi_connection))
+        if at is not None and time.monotonic() - at < idle_seconds:
+            return True
+        return ping(dbapi_connection)
+
+    event.listen(engine.sync_engine.pool, "checkin", note_return)
+    dialect.do_ping = ping_when_idle  # type: ignore[method-assign]
+
+
 _SET_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
 
 
@@ -184,6 +213,8 @@ def create_engine(
     if engine.get_execution_options().get(AUTOCOMMIT_READS_OPTION):
         event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_in_reads)
         engine.sync_engine.dialect.do_ping = _ping_outside_a_transaction  # type: ignore[method-assign]
+    if url.get_backend_name() == "postgresql" and pooled and settings.db_ping_after_seconds:
+        _ping_when_idle(engine, settings.db_ping_after_seconds)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)

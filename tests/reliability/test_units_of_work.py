@@ -3,12 +3,14 @@ connection is idle, never `idle in transaction` (DESIGN.md contract 2), and they
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.config import Settings
-from gql_app.db import ReadUnitWroteError, RequestSession, create_sessionmaker
+from gql_app.db import ReadUnitWroteError, RequestSession, create_engine, create_sessionmaker
 from gql_app.models import User
 from tests.reliability.conftest import app_connections, reliability_settings
 
@@ -17,8 +19,9 @@ _COUNT_USERS = text("SELECT count(*) FROM users")
 
 @pytest.fixture
 def settings(reliability_url: str) -> Settings:
-    """The app's settings with a pool of one: `engine` (tests/conftest.py) uses them."""
-    return reliability_settings(reliability_url, db_pool_size=1)
+    """The app's settings with a pool of one, pinged at every checkout: `engine`
+    (tests/conftest.py) uses them."""
+    return reliability_settings(reliability_url, db_pool_size=1, db_ping_after_seconds=0)
 
 
 async def test_a_read_unit_leaves_its_connection_idle_between_statements(
@@ -70,3 +73,30 @@ async def test_the_pre_ping_of_a_checkout_runs_outside_any_transaction(
     async with engine.connect():  # the pooled connection again: pinged, nothing run since
         pinged = await app_connections(reliability_url)
     assert [(connection.state, connection.query) for connection in pinged] == [("idle", ";")]
+
+
+async def _pinged_at_second_checkout(url: str, idle_seconds: float) -> bool:
+    """Whether the second checkout of the pool's one connection ran anything (a ping)."""
+    engine = create_engine(reliability_settings(url, db_pool_size=1, db_ping_after_seconds=0.5))
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(_COUNT_USERS)
+        await asyncio.sleep(idle_seconds)
+        before = [c.query for c in await app_connections(url)]
+        async with engine.connect():
+            during = [c.query for c in await app_connections(url)]
+        return before != during
+    finally:
+        await engine.dispose()
+
+
+async def test_a_connection_back_in_the_pool_a_moment_ago_is_not_pinged(
+    reliability_url: str,
+) -> None:
+    assert not await _pinged_at_second_checkout(reliability_url, 0)
+
+
+async def test_a_connection_idle_in_the_pool_past_the_ping_interval_is_pinged(
+    reliability_url: str,
+) -> None:
+    assert await _pinged_at_second_checkout(reliability_url, 0.7)
