@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,10 +23,12 @@ from gql_app.db import (
     public_database_error,
 )
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable
+from gql_app.graphql.fast_path import FastQueryPath
 from gql_app.graphql.router import create_graphql_router
 from gql_app.request_id import RequestIdMiddleware
 
 logger = logging.getLogger(__name__)
+GRAPHQL_PATH = "/graphql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,16 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
 
 
+def freeze_startup_objects() -> None:
+    """Exempt what start-up left alive (modules, the schema, settings, the engine) from the
+    cyclic garbage collector: it lives as long as the process, and a full collection would
+    otherwise walk it again and again under load. The collector's thresholds stay Python's:
+    raised, they let garbage pile up and stalled transactions in the soak (bench/SOAK_RESULTS.md).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is created when it starts and disposed when it stops."""
     settings = settings if settings is not None else load_settings()
@@ -45,12 +58,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.resources = Resources(settings, engine, create_sessionmaker(engine))
+        freeze_startup_objects()
         try:
             yield
         finally:
             await engine.dispose()
 
     app = FastAPI(title="gql_app", lifespan=lifespan, docs_url=None, redoc_url=None)
+    graphql_router = create_graphql_router(settings)
+    if settings.compiled_execution:
+        app.add_middleware(
+            FastQueryPath, router=graphql_router, settings=settings, path=GRAPHQL_PATH
+        )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:  # none by default: browsers then refuse cross-origin calls
         app.add_middleware(
@@ -62,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(create_graphql_router(settings), prefix="/graphql")
+    app.include_router(graphql_router, prefix=GRAPHQL_PATH)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

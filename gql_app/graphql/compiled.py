@@ -700,60 +700,71 @@ class PlanCache:
         return found
 
 
-def compiled_execution(max_plans: int = 256) -> type[SchemaExtension]:
-    """The schema extension that runs supported queries through cached plans."""
-    cache = PlanCache(max_plans)
+async def execute_compiled(
+    cache: PlanCache,
+    strawberry_schema: Any,
+    query: str,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    context: Any,
+    root_value: Any = None,
+) -> ExecutionResult | None:
+    """Run a validated operation through its cached plan; None when stock execution must
+    run it (see the module), having run nothing or only read."""
+    built = strawberry_schema.execution_context_class.build(
+        strawberry_schema._schema,
+        document,
+        root_value=root_value,
+        context_value=context,
+        raw_variable_values=variables,
+        operation_name=operation_name,
+        operation_extensions=None,
+    )
+    if isinstance(built, list):
+        return None  # stock execution reports the same errors
+    coerced = built.variable_values.coerced
+    conditions = cache.conditional_variables(query, document)
+    key = (query, operation_name, tuple(bool(coerced.get(n)) for n in conditions))
+    run = Run(built, strawberry_schema)
+    plan = cache.plans.get(key)
+    if plan is None:
+        try:
+            plan = run.compiler.root()
+        except FallBack:
+            plan = UNSUPPORTED
+        cache.plans.put(key, plan)
+    if not isinstance(plan, ObjectPlan):
+        return None
+    try:
+        return await run.execute(plan)
+    except FallBack:
+        return None
+
+
+def compiled_execution(cache: PlanCache) -> type[SchemaExtension]:
+    """The schema extension that runs supported queries through the plans of `cache`."""
 
     class CompiledExecution(SchemaExtension):
         async def on_execute(self) -> Any:  # an async generator, as Strawberry's hooks take
             context = self.execution_context
-            if context.result is None:
-                result = await self._run()
+            document = context.graphql_document
+            if context.result is None and document is not None and context.query is not None:
+                result = await execute_compiled(
+                    cache,
+                    context.schema,
+                    context.query,
+                    document,
+                    context.operation_name,
+                    context.variables,
+                    context.context,
+                    context.root_value,
+                )
                 if result is not None:
                     context.result = result
             yield
 
-        async def _run(self) -> ExecutionResult | None:
-            context = self.execution_context
-            document = context.graphql_document
-            if document is None or context.query is None:
-                return None
-            strawberry_schema = context.schema
-            executor_class = strawberry_schema.execution_context_class
-            built = executor_class.build(
-                strawberry_schema._schema,
-                document,
-                root_value=context.root_value,
-                context_value=context.context,
-                raw_variable_values=context.variables,
-                operation_name=context.operation_name,
-                operation_extensions=None,
-            )
-            if isinstance(built, list):
-                return None  # stock execution reports the same errors
-            coerced = built.variable_values.coerced
-            conditions = cache.conditional_variables(context.query, document)
-            key = (
-                context.query,
-                context.operation_name,
-                tuple(bool(coerced.get(n)) for n in conditions),
-            )
-            run = Run(built, strawberry_schema)
-            plan = cache.plans.get(key)
-            if plan is None:
-                try:
-                    plan = run.compiler.root()
-                except FallBack:
-                    plan = UNSUPPORTED
-                cache.plans.put(key, plan)
-            if not isinstance(plan, ObjectPlan):
-                return None
-            try:
-                return await run.execute(plan)
-            except FallBack:
-                return None
-
     return CompiledExecution
 
 
-__all__ = ["FallBack", "PlanCache", "compiled_execution", "drive"]
+__all__ = ["FallBack", "PlanCache", "compiled_execution", "drive", "execute_compiled"]

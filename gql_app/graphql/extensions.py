@@ -25,27 +25,29 @@ class MaskUnexpectedErrors(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [self._public(error) for error in result.errors]
+            request_id = getattr(self.execution_context.context, "request_id", "none")
+            result.errors = [public_error(error, request_id) for error in result.errors]
 
-    def _public(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if original is None or isinstance(original, GraphQLError):
-            return error
-        if isinstance(original, PublicError):
-            error.extensions = {**(error.extensions or {}), "code": original.code}
-            return error
-        request_id = getattr(self.execution_context.context, "request_id", "none")
-        where = ".".join(map(str, error.path or ())) or "operation"
-        logger.error(
-            "unexpected error at %s (request id: %s)",
-            where,
-            request_id,
-            exc_info=original,
-            extra={"request_id": request_id},
-        )
-        return GraphQLError(
-            f"Internal server error (request id: {request_id})",
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": INTERNAL_SERVER_ERROR},
-        )
+
+def public_error(error: GraphQLError, request_id: str) -> GraphQLError:
+    """What the client may see of `error`; an unexpected one is logged under `request_id`."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        return error
+    if isinstance(original, PublicError):
+        error.extensions = {**(error.extensions or {}), "code": original.code}
+        return error
+    where = ".".join(map(str, error.path or ())) or "operation"
+    logger.error(
+        "unexpected error at %s (request id: %s)",
+        where,
+        request_id,
+        exc_info=original,
+        extra={"request_id": request_id},
+    )
+    return GraphQLError(
+        f"Internal server error (request id: {request_id})",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": INTERNAL_SERVER_ERROR},
+    )

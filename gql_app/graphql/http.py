@@ -31,6 +31,7 @@ from typing import Any, Final, Literal, cast, overload
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
@@ -174,7 +175,7 @@ def _accepts_html(accept: str | None) -> bool:
     return specificity == 2 and quality > 0
 
 
-def _content_type(header: str | None) -> tuple[str, str | None]:
+def content_type(header: str | None) -> tuple[str, str | None]:
     """The media type of a `Content-Type` header, lowercased, and its charset if given."""
     media_type, *parameters = (header or "").split(";")
     charset = None
@@ -202,7 +203,7 @@ def _request_data(parameters: object, protocol: GraphQLRequestProtocol) -> Graph
     )
 
 
-def _failed_before_execution(result: ExecutionResult) -> bool:
+def failed_before_execution(result: ExecutionResult | GraphQLExecutionResult) -> bool:
     """No data and no error at a field path: the request failed before execution (parse,
     validation, variable coercion, unknown operation).
 
@@ -287,6 +288,10 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         finally:
             _response_media_type.reset(token)
 
+    def wants_stream(self, headers: Mapping[str, str]) -> bool:
+        """The client asks for a streaming transport (multipart or server-sent events)."""
+        return self._get_stream_transport_from_headers(headers) is not None
+
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Only for a browser: Strawberry also serves the page to `Accept: */*` (curl)."""
         return (
@@ -352,7 +357,7 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
     async def _request_parameters(self, request: AsyncHTTPRequestAdapter) -> object:
         if request.method == "GET":
             return self.parse_query_params(request.query_params)
-        media_type, charset = _content_type(request.content_type)
+        media_type, charset = content_type(request.content_type)
         if media_type == JSON and charset in (None, "utf-8"):
             return self.parse_json(await request.get_body())
         if media_type == "multipart/form-data" and self.multipart_uploads_enabled:
@@ -399,7 +404,7 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
-        if _failed_before_execution(result):
+        if failed_before_execution(result):
             response.pop("data", None)
         return response
 
@@ -441,5 +446,7 @@ __all__ = [
     "GRAPHQL_RESPONSE_JSON",
     "JSON",
     "SpecGraphQLRouter",
+    "content_type",
+    "failed_before_execution",
     "negotiate_media_type",
 ]

@@ -28,11 +28,13 @@ from typing import Any
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentSpreadNode,
     GraphQLCompositeType,
     GraphQLError,
     GraphQLField,
+    GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
     NamedTypeNode,
@@ -48,7 +50,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 from graphql.language import Lexer, Source, TokenKind
-from graphql.validation import OverlappingFieldsCanBeMergedRule
+from graphql.validation import ASTValidationContext, OverlappingFieldsCanBeMergedRule
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import BatchingConfig
@@ -146,10 +148,14 @@ class _Measurer:
     """
 
     def __init__(
-        self, context: ValidationContext, variables: dict[str, Any], default_page_size: int
+        self,
+        schema: GraphQLSchema,
+        context: ASTValidationContext,
+        variables: dict[str, Any],
+        default_page_size: int,
     ) -> None:
         self._context = context
-        self._schema = context.schema
+        self._schema = schema
         self._variables = variables
         self._default_page_size = default_page_size
         self._fragments: dict[str, Measure] = {}
@@ -237,6 +243,27 @@ class _Measurer:
         return 1
 
 
+def measure_operation(
+    schema: GraphQLSchema,
+    context: ASTValidationContext,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    default_page_size: int,
+) -> Measure:
+    """What `operation` of the context's document asks for, with the request's variables."""
+    given = _operation_variables(operation, variables)
+    return _Measurer(schema, context, given, default_page_size).operation(operation)
+
+
+def document_context(document: DocumentNode) -> ASTValidationContext:
+    """What `measure_operation` needs of a document outside validation (errors unused)."""
+    return ASTValidationContext(document, _ignore_error)
+
+
+def _ignore_error(_error: GraphQLError) -> None:
+    """Measuring reports nothing: validation reports the document's errors."""
+
+
 def _operation_variables(
     operation: OperationDefinitionNode, given: Mapping[str, Any] | None
 ) -> dict[str, Any]:
@@ -249,7 +276,8 @@ def _operation_variables(
     return values | dict(given or {})
 
 
-def _without_suggestion(error: GraphQLError) -> GraphQLError:
+def without_suggestion(error: GraphQLError) -> GraphQLError:
+    """`error` without graphql-core's "Did you mean ...?" hints."""
     message = _SUGGESTION.sub("", error.message)
     if message == error.message:
         return error
@@ -327,7 +355,7 @@ class QueryLimitsExtension(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         if self.measure is None:
             return {}
-        return {"cost": {"requested": self.measure.cost, "limit": self.limits.max_cost}}
+        return {"cost": cost_extension(self.limits, self.measure)}
 
     def _validation_rule(self) -> type[ASTValidationRule]:
         extension = self
@@ -344,9 +372,9 @@ class QueryLimitsExtension(SchemaExtension):
         operation = get_operation_ast(context.document, execution.operation_name)
         if operation is None:
             return
-        variables = _operation_variables(operation, execution.variables)
-        measurer = _Measurer(context, variables, self.limits.default_page_size)
-        self.measure = measurer.operation(operation)
+        self.measure = measure_operation(
+            context.schema, context, operation, execution.variables, self.limits.default_page_size
+        )
         for error in violations(self.measure, self.limits):
             context.report_error(error)
 
@@ -359,16 +387,15 @@ class HideSuggestions(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [_without_suggestion(error) for error in result.errors]
+            result.errors = [without_suggestion(error) for error in result.errors]
 
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
 
 
-def hardening_extensions(settings: Settings) -> list[Extension]:
-    """The schema extensions `settings` ask for: the query limits always; introspection and
-    suggestions off unless enabled (`INTROSPECTION`, `FIELD_SUGGESTIONS`, `ENVIRONMENT`)."""
-    limits = QueryLimits(
+def query_limits(settings: Settings) -> QueryLimits:
+    """The limits of `settings` (`QUERY_MAX_*`, `QUERY_VALIDATION_BUDGET`)."""
+    return QueryLimits(
         max_cost=settings.query_max_cost,
         max_depth=settings.query_max_depth,
         max_aliases=settings.query_max_aliases,
@@ -376,6 +403,17 @@ def hardening_extensions(settings: Settings) -> list[Extension]:
         validation_budget=settings.query_validation_budget,
         default_page_size=DEFAULT_PAGE_SIZE,
     )
+
+
+def cost_extension(limits: QueryLimits, measure: Measure) -> dict[str, Any]:
+    """The response's `extensions.cost`."""
+    return {"requested": measure.cost, "limit": limits.max_cost}
+
+
+def hardening_extensions(settings: Settings) -> list[Extension]:
+    """The schema extensions `settings` ask for: the query limits always; introspection and
+    suggestions off unless enabled (`INTROSPECTION`, `FIELD_SUGGESTIONS`, `ENVIRONMENT`)."""
+    limits = query_limits(settings)
     # Classes and factories, not instances: Strawberry makes one per request of each.
     extensions: list[Extension] = [partial(QueryLimitsExtension, limits=limits)]
     if not settings.introspection_enabled:

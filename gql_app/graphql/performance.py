@@ -1,9 +1,11 @@
 """Work done once per query text instead of once per request: parsing, the specification's
 validation and (gql_app/graphql/compiled.py) the execution plan.
 
-All three caches are bounded LRUs of `QUERY_CACHE_SIZE` entries, so clients sending ever new
+All the caches are bounded LRUs of `QUERY_CACHE_SIZE` entries, so clients sending ever new
 query texts cannot grow memory. Validation rules that depend on the request (the query
 limits measure cost with the request's variables) are not cached: they run every time.
+Documents that passed the cached rules are remembered in `QueryCaches.valid`: the fast path
+(gql_app/graphql/fast_path.py) serves later requests for them without Strawberry's pipeline.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
-from graphql import GraphQLError, validate
+from graphql import DocumentNode, GraphQLError, validate
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from gql_app.config import Settings
-from gql_app.graphql.compiled import compiled_execution
+from gql_app.graphql.compiled import PlanCache, compiled_execution
 from gql_app.lru import LRU
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
@@ -31,12 +33,22 @@ def _document_only(rule: type[ASTValidationRule]) -> bool:
     return rule.__module__.startswith(_DOCUMENT_ONLY_MODULES)
 
 
+class QueryCaches:
+    """The caches of one schema, each of `size` entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.validation: LRU[Any, list[GraphQLError]] = LRU(size)
+        self.valid: LRU[str, DocumentNode] = LRU(size)  # passed every document-only rule
+        self.plans = PlanCache(size)
+
+
 class CachedValidation(SchemaExtension):
     """Validates with the specification's rules once per query text; request-dependent rules
     run on every request."""
 
-    def __init__(self, *, cache: LRU[Any, list[GraphQLError]]) -> None:
-        self.cache = cache
+    def __init__(self, *, caches: QueryCaches) -> None:
+        self.caches = caches
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -47,10 +59,12 @@ class CachedValidation(SchemaExtension):
             cached = tuple(rule for rule in rules if _document_only(rule))
             per_request = [rule for rule in rules if not _document_only(rule)]
             key = (context.query, cached)
-            errors = self.cache.get(key)
+            errors = self.caches.validation.get(key)
             if errors is None:
                 errors = validate_document(schema, document, cached)
-                self.cache.put(key, errors)
+                self.caches.validation.put(key, errors)
+                if not errors:
+                    self.caches.valid.put(context.query, document)
             context.pre_execution_errors = [
                 *errors,
                 *(validate(schema, document, per_request) if per_request else ()),
@@ -58,16 +72,15 @@ class CachedValidation(SchemaExtension):
         yield
 
 
-def performance_extensions(settings: Settings) -> list[Extension]:
+def performance_extensions(settings: Settings, caches: QueryCaches) -> list[Extension]:
     """Parser and validation caches, and compiled execution when `COMPILED_EXECUTION` is on.
 
     They go after the hardening extensions: the token limit is checked before parsing.
     """
-    size = settings.query_cache_size
     extensions: list[Extension] = [
-        partial(ParserCache, maxsize=size),
-        partial(CachedValidation, cache=LRU(size)),
+        partial(ParserCache, maxsize=caches.size),
+        partial(CachedValidation, caches=caches),
     ]
     if settings.compiled_execution:
-        extensions.append(compiled_execution(size))
+        extensions.append(compiled_execution(caches.plans))
     return extensions

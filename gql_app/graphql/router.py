@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from strawberry.fastapi import GraphQLRouter
-
 from gql_app.config import Settings
 from gql_app.graphql.context import Context, get_context
 from gql_app.graphql.http import SpecGraphQLRouter
 from gql_app.graphql.schema import build_schema
 
 
-def create_graphql_router(settings: Settings) -> GraphQLRouter[Context, None]:
+def create_graphql_router(settings: Settings) -> SpecGraphQLRouter[Context, None]:
     """The GraphQL router; GraphiQL per `GRAPHIQL`.
 
     No WebSocket protocols: the schema has no subscriptions, and a context (session and

@@ -13,7 +13,7 @@ from gql_app.graphql.accounts import AccountMutation
 from gql_app.graphql.extensions import MaskUnexpectedErrors
 from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
-from gql_app.graphql.performance import performance_extensions
+from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
 from gql_app.graphql.types import Comment, Post, User
 
@@ -23,6 +23,10 @@ Mutation.__strawberry_definition__.description = "What can be changed."  # type:
 
 
 class Schema(strawberry.Schema):
+    # Parsed, validated and compiled queries (gql_app/graphql/performance.py); None
+    # without settings.
+    caches: QueryCaches | None = None
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -36,17 +40,20 @@ def build_schema(settings: Settings | None = None) -> Schema:
 
     Without settings it has neither (its SDL is the same): `gql-app export-schema` prints it.
     """
-    return Schema(
+    caches = QueryCaches(settings.query_cache_size) if settings else None
+    built = Schema(
         query=Query,
         mutation=Mutation,
         types=[User, Post, Comment],
         extensions=[
             MaskUnexpectedErrors,
             *(hardening_extensions(settings) if settings else ()),
-            *(performance_extensions(settings) if settings else ()),
+            *(performance_extensions(settings, caches) if settings and caches else ()),
         ],
         config=StrawberryConfig(batching_config=batching_config(settings) if settings else None),
     )
+    built.caches = caches
+    return built
 
 
 schema = build_schema()

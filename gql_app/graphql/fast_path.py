@@ -1,0 +1,206 @@
+"""The fast path: a query document the schema has already validated, served without
+FastAPI's routing and dependencies or Strawberry's HTTP view and extension pipeline.
+
+Measured on the benchmark's one-field query, that machinery was most of a small request's
+CPU. A request takes the fast path when all of this holds; otherwise its body is handed, as
+it came, to the full path (the `/graphql` router), which answers exactly as it always does:
+
+- `POST` to the endpoint, `Content-Type: application/json` in UTF-8, an `Accept` that
+  negotiates to a JSON media type (no streaming transport);
+- the body is a JSON object with a string `query`, an optional string `operationName`,
+  optional object `variables` and no `extensions`;
+- the full path has parsed and validated this query text before (`QueryCaches.valid`) and
+  the operation to run is a query;
+- the operation is within the query limits for these variables (cost, depth, aliases: the
+  tokens were counted when the text was first parsed);
+- compiled execution (`COMPILED_EXECUTION`) is on. What it hands back (unrun, or having
+  only read) runs as Strawberry runs it: graphql-core's executor (the schema's extensions
+  have no resolver middleware, so none is lost).
+
+Such a request gets the same context (session, loaders, viewer, request id) and the same
+response as on the full path: `data`, its field errors masked as the full path masks them
+(gql_app/graphql/extensions.py), `extensions.cost`, 200 and the negotiated media type.
+"""
+
+from __future__ import annotations
+
+import logging
+from inspect import isawaitable
+from typing import Any
+
+import orjson
+from graphql import OperationType, execute, get_operation_ast
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql_app.config import Settings
+from gql_app.db import RequestSession
+from gql_app.graphql.compiled import execute_compiled
+from gql_app.graphql.context import Context
+from gql_app.graphql.extensions import public_error
+from gql_app.graphql.http import (
+    JSON,
+    SpecGraphQLRouter,
+    content_type,
+    failed_before_execution,
+    negotiate_media_type,
+)
+from gql_app.graphql.limits import (
+    cost_extension,
+    document_context,
+    measure_operation,
+    query_limits,
+    violations,
+    without_suggestion,
+)
+from gql_app.graphql.schema import Schema
+from gql_app.request_id import request_id_of
+
+logger = logging.getLogger(__name__)
+
+
+class FastQueryPath:
+    """A pure ASGI middleware in front of the app: serves what it can (see the module)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        router: SpecGraphQLRouter[Context, None],
+        settings: Settings,
+        path: str,
+    ) -> None:
+        schema = router.schema
+        if not isinstance(schema, Schema) or schema.caches is None:
+            raise TypeError("the router's schema has no query caches (build_schema(settings))")
+        caches = schema.caches
+        self.app = app
+        self.router = router
+        self.schema = schema
+        self.caches = caches
+        self.settings = settings
+        self.limits = query_limits(settings)
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        media_type = self._media_type(headers)
+        if media_type is None:
+            await self.app(scope, receive, send)
+            return
+        messages: list[Message] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        body = b"".join(message.get("body", b"") for message in messages)
+        response = await self._serve(scope, headers, body)
+        if response is None:
+
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
+
+            await self.app(scope, replay, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", f"{media_type}; charset=utf-8".encode()),
+                    (b"content-length", str(len(response)).encode()),
+                    (b"vary", b"Accept"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response})
+
+    def _media_type(self, headers: Headers) -> str | None:
+        """The response media type, when the request's headers allow the fast path."""
+        if content_type(headers.get("content-type")) not in ((JSON, None), (JSON, "utf-8")):
+            return None
+        if self.router.wants_stream(headers):
+            return None
+        return negotiate_media_type(headers.get("accept"))
+
+    async def _serve(self, scope: Scope, headers: Headers, body: bytes) -> bytes | None:
+        """The response body, or None: the full path answers."""
+        try:
+            parameters = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if type(parameters) is not dict:
+            return None
+        query = parameters.get("query")
+        operation_name = parameters.get("operationName")
+        variables = parameters.get("variables")
+        if (
+            type(query) is not str
+            or (operation_name is not None and type(operation_name) is not str)
+            or (variables is not None and type(variables) is not dict)
+            or parameters.get("extensions") is not None
+        ):
+            return None
+        document = self.caches.valid.get(query)
+        if document is None:
+            return None
+        operation = get_operation_ast(document, operation_name)
+        if operation is None or operation.operation is not OperationType.QUERY:
+            return None
+        measure = measure_operation(
+            self.schema._schema,
+            document_context(document),
+            operation,
+            variables,
+            self.limits.default_page_size,
+        )
+        if violations(measure, self.limits):
+            return None
+        resources = scope["app"].state.resources
+        db = RequestSession(resources.sessionmaker)
+        try:
+            context = Context(
+                db=db,
+                settings=self.settings,
+                request_id=request_id_of(scope),
+                authorization=headers.get("authorization"),
+            )
+            result = await execute_compiled(
+                self.caches.plans, self.schema, query, document, operation_name, variables, context
+            )
+            if result is None:  # what Strawberry runs when compiled execution hands it back
+                executed = execute(
+                    self.schema._schema,
+                    document,
+                    context_value=context,
+                    variable_values=variables,
+                    operation_name=operation_name,
+                    executor_class=self.schema.execution_context_class,
+                )
+                result = await executed if isawaitable(executed) else executed
+        except Exception:
+            # Nothing was written (queries only read): the full path answers, as it would.
+            logger.exception("the fast path failed; the full path answers the request")
+            return None
+        finally:
+            await db.close()
+        if failed_before_execution(result):
+            return None  # variables that do not coerce: the full path reports them
+        response: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            errors = [public_error(error, context.request_id) for error in result.errors]
+            if not self.settings.field_suggestions_enabled:
+                errors = [without_suggestion(error) for error in errors]
+            response["errors"] = [error.formatted for error in errors]
+        response["extensions"] = {"cost": cost_extension(self.limits, measure)}
+        try:
+            return orjson.dumps(response)
+        except TypeError:
+            return None  # what orjson cannot write (integers beyond 64 bits)
+
+
+__all__ = ["FastQueryPath"]

@@ -1,0 +1,145 @@
+"""The fast path (gql_app/graphql/fast_path.py) answers a query it has seen validated
+exactly as the full path (FastAPI, Strawberry's view and extensions) answers it.
+
+Each case is sent to an app whose full path runs everything (`COMPILED_EXECUTION=false`) and
+twice to an app with the fast path: the first time the full path validates the query text,
+the second time the fast path may serve it. Status, media type and body must be identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from strawberry.schema.schema import Schema as StrawberrySchema
+
+from gql_app.graphql.http import GRAPHQL_RESPONSE_JSON
+from tests.conftest import AppWith, AuthUser, MakeUser
+
+USER = "query User($id: ID!) { user(id: $id) { id username createdAt } }"
+POSTS = "query Posts($first: Int, $after: String) { posts(first: $first, after: $after) { edges { node { id title } } } }"
+ME = "{ me { username email } }"
+TWO = "query A { me { username } } query B { users(first: 2) { edges { node { username } } } }"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A request: its JSON body (built from the test's user) and extra headers."""
+
+    body: Callable[[AuthUser], dict[str, Any]]
+    signed_in: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+CASES = {
+    "a query with variables": Case(lambda u: {"query": USER, "variables": {"id": u.id}}),
+    "an unknown id": Case(lambda u: {"query": USER, "variables": {"id": "VXNlcjo5OTk5OTk="}}),
+    "a field error (bad cursor)": Case(
+        lambda _: {"query": POSTS, "variables": {"first": 2, "after": "not-a-cursor"}}
+    ),
+    "a missing variable": Case(lambda _: {"query": USER, "variables": {}}),
+    "a variable of the wrong type": Case(lambda _: {"query": USER, "variables": {"id": 5}}),
+    "a page over the size limit": Case(lambda _: {"query": POSTS, "variables": {"first": 1000}}),
+    "the viewer": Case(lambda _: {"query": ME}, signed_in=True),
+    "no viewer": Case(lambda _: {"query": ME}),
+    "an operation picked by name": Case(lambda _: {"query": TWO, "operationName": "B"}),
+    "an unknown operation name": Case(lambda _: {"query": TWO, "operationName": "C"}),
+    "no operation name for two": Case(lambda _: {"query": TWO}),
+    "graphql-response+json": Case(
+        lambda u: {"query": USER, "variables": {"id": u.id}},
+        headers={"Accept": GRAPHQL_RESPONSE_JSON},
+    ),
+    "null variables": Case(lambda _: {"query": ME, "variables": None}),
+    "extensions given": Case(lambda _: {"query": ME, "extensions": {"a": 1}}),
+}
+
+
+async def _send(
+    client: httpx.AsyncClient, case: Case, user: AuthUser
+) -> tuple[int, str | None, str | None, Any]:
+    headers = {
+        "X-Request-ID": "same-id",
+        **case.headers,
+        **(user.headers if case.signed_in else {}),
+    }
+    response = await client.post("/graphql", json=case.body(user), headers=headers)
+    return (
+        response.status_code,
+        response.headers.get("content-type"),
+        response.headers.get("vary"),
+        response.json(),
+    )
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_the_fast_path_answers_as_the_full_path(
+    name: str, app_with: AppWith, make_user: MakeUser
+) -> None:
+    user = await make_user("fastpath")
+    case = CASES[name]
+    async with app_with(compiled_execution=False, query_max_cost=500) as full:
+        expected = await _send(full, case, user)
+    async with app_with(query_max_cost=500) as fast:
+        await _send(fast, case, user)
+        answered = await _send(fast, case, user)
+    assert answered == expected
+
+
+async def test_a_query_over_the_cost_limit_with_new_variables_is_refused(
+    app_with: AppWith, make_user: MakeUser
+) -> None:
+    user = await make_user("costly")
+    cheap = Case(lambda _: {"query": POSTS, "variables": {"first": 2}})
+    costly = Case(lambda _: {"query": POSTS, "variables": {"first": 90}})
+    async with app_with(query_max_cost=100) as client:
+        assert (await _send(client, cheap, user))[0] == 200
+        status, _, _, body = await _send(client, costly, user)
+    assert status == 200
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["QUERY_TOO_COSTLY"]
+    assert "data" not in body
+
+
+async def test_a_query_seen_before_skips_strawberrys_pipeline(
+    app_with: AppWith, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await make_user("counted")
+    runs: list[str | None] = []
+    execute = StrawberrySchema.execute
+
+    async def counted(
+        schema: StrawberrySchema, query: str | None, *args: Any, **kwargs: Any
+    ) -> Any:
+        runs.append(query)
+        return await execute(schema, query, *args, **kwargs)
+
+    monkeypatch.setattr(StrawberrySchema, "execute", counted)
+    case = CASES["a query with variables"]
+    async with app_with() as client:
+        first = await _send(client, case, user)
+        second = await _send(client, case, user)
+    assert runs == [USER]
+    assert first == second
+    assert second[3]["data"]["user"]["username"] == "counted"
+
+
+async def test_with_compiled_execution_off_every_request_takes_the_full_path(
+    app_with: AppWith, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await make_user("offpath")
+    runs: list[str | None] = []
+    execute = StrawberrySchema.execute
+
+    async def counted(
+        schema: StrawberrySchema, query: str | None, *args: Any, **kwargs: Any
+    ) -> Any:
+        runs.append(query)
+        return await execute(schema, query, *args, **kwargs)
+
+    monkeypatch.setattr(StrawberrySchema, "execute", counted)
+    async with app_with(compiled_execution=False) as client:
+        for _ in range(2):
+            await _send(client, CASES["a query with variables"], user)
+    assert runs == [USER, USER]
