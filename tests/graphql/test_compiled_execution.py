@@ -9,6 +9,7 @@ not compared: the compiled path never runs them (a test below checks it falls ba
 
 import ast
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import nodes, queries
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql_app import queries as gql_queries
 from gql_app.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
 from gql_app.graphql.context import Context
@@ -225,6 +227,56 @@ async def test_mutations_fall_back_to_stock_execution(
     )
     assert response.json()["data"] == {"addComment": {"__typename": "ValidationError"}}
     assert compiled_runs.count == 0
+
+
+RELATIONS_QUERY = """
+{ posts(first: 4) { edges { node { title author { username }
+    comments(first: 2) { edges { node { body author { username } post { title } } } }
+} } } }"""
+
+
+# When a null propagates, stock execution (graphql-core) leaves the coroutines of sibling
+# resolvers it had not awaited yet unawaited: Python warns when they are collected, which
+# the tests marked so make happen before they end (`gc.collect()`).
+UNAWAITED_SIBLINGS = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+@UNAWAITED_SIBLINGS
+async def test_vanished_rows_answer_as_stock_execution_does(
+    settings: Settings, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user deleted while the request ran: the batch forms report it where the resolvers
+    do (in a non-null field: the null propagates and the plan falls back)."""
+    users_by_ids = gql_queries.users_by_ids
+
+    async def without_user_2(session: Any, ids: Any) -> dict[int, Any]:
+        rows = await users_by_ids(session, ids)
+        rows.pop(2, None)
+        return rows
+
+    monkeypatch.setattr(gql_queries, "users_by_ids", without_user_2)
+    await _compare(settings, RELATIONS_QUERY, {}, None)
+    await _compare(settings, '{ user(id: "VXNlcjoy") { username posts { totalCount } } }', {}, None)
+    gc.collect()
+
+
+@UNAWAITED_SIBLINGS
+async def test_failing_batches_answer_as_stock_execution_does(
+    settings: Settings, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose statement fails: every object of it gets the (masked) error."""
+
+    async def failing(*_: Any) -> dict[int, Any]:
+        raise RuntimeError("the statement failed")
+
+    for name in ("related_pages", "posts_by_ids", "related_counts"):
+        with monkeypatch.context() as patch:
+            patch.setattr(gql_queries, name, failing)
+            await _compare(settings, RELATIONS_QUERY, {}, None)
+            await _compare(
+                settings, "{ posts(first: 3) { edges { node { commentCount } } } }", {}, None
+            )
+    gc.collect()
 
 
 def _id_strategy(dataset_ids: list[str]) -> st.SearchStrategy[Any]:
