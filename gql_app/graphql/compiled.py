@@ -166,37 +166,57 @@ class ObjectPlan:
     fields: list[FieldPlan]
 
 
-class Item:
-    """An object of the result being built: its source value, its dict and where it lies.
+# Where an object lies in the lists of its field: nowhere (not in a list), an index, or the
+# indices in a list of lists.
+Indices = int | tuple[int, ...] | None
 
-    It lies in `field` of `parent` (at `indices` in its lists); the root has no parent. The
-    `Path` is built from these only when an error has to be reported.
+
+class Group:
+    """The objects of one selection set at one depth, in parallel lists: no object per object.
+
+    Object `i` lies in the field `field` of the object at `parents[i]` of the group `parent`,
+    at `indices[i]` in that field's lists; the root group has no parent. Paths are built from
+    these only when an error has to be reported.
     """
 
-    __slots__ = ("field", "indices", "out", "parent", "source")
+    __slots__ = ("field", "indices", "outs", "parent", "parents", "plan", "sources")
 
-    def __init__(
-        self,
-        source: Any,
-        out: dict[str, Any],
-        parent: Item | None,
-        field: FieldPlan | None,
-        indices: tuple[int, ...],
-    ) -> None:
-        self.source = source
-        self.out = out
+    def __init__(self, plan: ObjectPlan, parent: Group | None, field: FieldPlan | None) -> None:
+        self.plan = plan
         self.parent = parent
         self.field = field
-        self.indices = indices
+        self.sources: list[Any] = []
+        self.outs: list[dict[str, Any]] = []
+        self.parents: list[int] = []
+        self.indices: list[Indices] = []
+
+    def release(self) -> None:
+        """Let go of the objects once their fields are resolved: they can be freed at once,
+        before the garbage collector moves them to an older generation (paths need only
+        where they lay)."""
+        self.sources = []
+        self.outs = []
 
 
-def path_of(item: Item, field_plan: FieldPlan, indices: tuple[int, ...] = ()) -> Path:
-    """The path of a position: the field `field_plan` of `item`, then `indices` in lists."""
-    parent = None if item.parent is None else path_of(item.parent, item.field, item.indices)  # type: ignore[arg-type]
+def path_of(group: Group, position: int, field_plan: FieldPlan, indices: Indices) -> Path:
+    """The path of the field `field_plan` of object `position` of `group`, then `indices`."""
+    above = group.parent
+    parent = (
+        None
+        if above is None
+        else path_of(above, group.parents[position], group.field, group.indices[position])  # type: ignore[arg-type]
+    )
     path = Path(parent, field_plan.key, field_plan.parent_type.name)
-    for index in indices:
+    for index in () if indices is None else (indices,) if isinstance(indices, int) else indices:
         path = Path(path, index, None)
     return path
+
+
+def _within(indices: Indices, index: int) -> Indices:
+    """The indices of item `index` of the list at `indices`."""
+    if indices is None:
+        return index
+    return (indices, index) if isinstance(indices, int) else (*indices, index)
 
 
 class Compiler:
@@ -322,111 +342,115 @@ class Run:
         self.infos: dict[FieldPlan, Any] = {}
 
     async def execute(self, plan: ObjectPlan) -> ExecutionResult:
-        root = Item(self.executor.root_value, self.box["data"], None, None, ())
-        level: dict[ObjectPlan, list[Item]] = {plan: [root]}
+        root = Group(plan, None, None)
+        root.sources.append(self.executor.root_value)
+        root.outs.append(self.box["data"])
+        level = [root]
         while level:
             level = await self._level(level)
         errors = self.errors.errors
         return ExecutionResult(self.box["data"], errors or None)
 
-    async def _level(self, level: dict[ObjectPlan, list[Item]]) -> dict[ObjectPlan, list[Item]]:
+    async def _level(self, level: list[Group]) -> list[Group]:
         """Resolve every field of every object of one depth; the objects of the next."""
-        following: dict[ObjectPlan, list[Item]] = {}
-        pending: list[tuple[FieldPlan, Item | list[Item]]] = []
+        following: dict[ObjectPlan, Group] = {}
+        # Per-object coroutines are at a position of their group; a batch's at -1.
+        pending: list[tuple[FieldPlan, Group, int]] = []
         coroutines: list[Coroutine[Any, Any, Any]] = []
         try:
-            self._resolve(level, following, pending, coroutines)
+            for group in level:
+                self._resolve(group, following, pending, coroutines)
         except BaseException:
             for coroutine in coroutines:  # never started: closing runs none of their code
                 coroutine.close()
             raise
         if coroutines:
             outcomes = await drive(coroutines)
-            for (field_plan, target), (ok, value) in zip(pending, outcomes, strict=True):
+            for (field_plan, group, position), (ok, value) in zip(pending, outcomes, strict=True):
                 if isinstance(value, FallBack):
                     raise value
-                if isinstance(target, Item):
+                if position >= 0:
                     if ok:
-                        self._complete_field(field_plan, target, value, following)
+                        self._complete_field(field_plan, group, position, value, following)
                     else:
-                        self._field_error(value, field_plan, target)
+                        self._field_error(value, field_plan, group, position)
                 elif ok:
-                    self._complete_batch(field_plan, target, value, following)
+                    self._complete_batch(field_plan, group, value, following)
                 else:
-                    for item in target:
-                        self._field_error(value, field_plan, item)
-        return following
+                    for position in range(len(group.sources)):
+                        self._field_error(value, field_plan, group, position)
+        for group in level:
+            group.release()
+        return list(following.values())
 
     def _resolve(
         self,
-        level: dict[ObjectPlan, list[Item]],
-        following: dict[ObjectPlan, list[Item]],
-        pending: list[tuple[FieldPlan, Item | list[Item]]],
+        group: Group,
+        following: dict[ObjectPlan, Group],
+        pending: list[tuple[FieldPlan, Group, int]],
         coroutines: list[Coroutine[Any, Any, Any]],
     ) -> None:
-        """Resolve the fields of one depth: values are completed, coroutines collected."""
-        for plan, items in level.items():
-            for field_plan in plan.fields:
-                kind, key = field_plan.kind, field_plan.key
-                if kind is TYPENAME:
-                    name = plan.type.name
-                    for item in items:
-                        item.out[key] = name
-                    continue
-                completion = field_plan.completion
-                assert completion is not None  # noqa: S101 - fields other than __typename
-                # Values of this exact type are the field's result as they are.
-                plain = completion.plain if completion.check is None else None
-                if kind is ATTRIBUTE:
-                    python_name = field_plan.strawberry_field.python_name  # type: ignore[union-attr]
-                    for item in items:
-                        try:
-                            value = getattr(item.source, python_name)
-                        except Exception as error:  # noqa: BLE001 - a field error
-                            self._field_error(error, field_plan, item)
-                            continue
-                        if type(value) is plain:
-                            item.out[key] = value
-                        elif isinstance(value, CoroutineType):
-                            item.out[key] = None
-                            pending.append((field_plan, item))
-                            coroutines.append(value)
-                        else:
-                            self._complete_field(field_plan, item, value, following)
-                    continue
-                if field_plan.batch is not None:
-                    for item in items:
-                        item.out[key] = None  # keeps the field's place in the response
+        """Resolve the fields of a group: values are completed, coroutines collected."""
+        sources, outs = group.sources, group.outs
+        for field_plan in group.plan.fields:
+            kind, key = field_plan.kind, field_plan.key
+            if kind is TYPENAME:
+                name = group.plan.type.name
+                for out in outs:
+                    out[key] = name
+                continue
+            completion = field_plan.completion
+            assert completion is not None  # noqa: S101 - fields other than __typename
+            # Values of this exact type are the field's result as they are.
+            plain = completion.plain if completion.check is None else None
+            if kind is ATTRIBUTE:
+                python_name = field_plan.strawberry_field.python_name  # type: ignore[union-attr]
+                for position, source in enumerate(sources):
                     try:
-                        coroutine = self._batch_call(field_plan, [item.source for item in items])
-                    except FallBack:
-                        raise
-                    except Exception as error:  # noqa: BLE001 - a field error of each
-                        for item in items:
-                            self._field_error(error, field_plan, item)
-                        continue
-                    pending.append((field_plan, items))
-                    coroutines.append(coroutine)
-                    continue
-                call = self._call(field_plan)
-                for item in items:
-                    try:
-                        value = call(item.source)
-                    except FallBack:
-                        raise
+                        value = getattr(source, python_name)
                     except Exception as error:  # noqa: BLE001 - a field error
-                        self._field_error(error, field_plan, item)
+                        self._field_error(error, field_plan, group, position)
                         continue
                     if type(value) is plain:
-                        item.out[key] = value
-                    elif isinstance(value, CoroutineType) or hasattr(value, "__await__"):
-                        item.out[key] = None  # keeps the field's place in the response
-                        pending.append((field_plan, item))
-                        coroutines.append(
-                            value if isinstance(value, CoroutineType) else _await(value)
-                        )
+                        outs[position][key] = value
+                    elif isinstance(value, CoroutineType):
+                        outs[position][key] = None
+                        pending.append((field_plan, group, position))
+                        coroutines.append(value)
                     else:
-                        self._complete_field(field_plan, item, value, following)
+                        self._complete_field(field_plan, group, position, value, following)
+                continue
+            if field_plan.batch is not None:
+                for out in outs:
+                    out[key] = None  # keeps the field's place in the response
+                try:
+                    coroutine = self._batch_call(field_plan, sources)
+                except FallBack:
+                    raise
+                except Exception as error:  # noqa: BLE001 - a field error of each
+                    for position in range(len(sources)):
+                        self._field_error(error, field_plan, group, position)
+                    continue
+                pending.append((field_plan, group, -1))
+                coroutines.append(coroutine)
+                continue
+            call = self._call(field_plan)
+            for position, source in enumerate(sources):
+                try:
+                    value = call(source)
+                except FallBack:
+                    raise
+                except Exception as error:  # noqa: BLE001 - a field error
+                    self._field_error(error, field_plan, group, position)
+                    continue
+                if type(value) is plain:
+                    outs[position][key] = value
+                elif isinstance(value, CoroutineType) or hasattr(value, "__await__"):
+                    outs[position][key] = None  # keeps the field's place in the response
+                    pending.append((field_plan, group, position))
+                    coroutines.append(value if isinstance(value, CoroutineType) else _await(value))
+                else:
+                    self._complete_field(field_plan, group, position, value, following)
 
     def _call(self, field_plan: FieldPlan) -> Callable[[Any], Any]:
         """The resolver of a field as a function of its source, arguments converted once."""
@@ -500,55 +524,70 @@ class Run:
         return source_keys, kwargs
 
     def _field_error(
-        self, error: Exception, field_plan: FieldPlan, item: Item, indices: tuple[int, ...] = ()
+        self,
+        error: Exception,
+        field_plan: FieldPlan,
+        group: Group,
+        position: int,
+        indices: Indices = None,
     ) -> None:
-        """Report `error` at the field of `item` (or at `indices` in its lists), nulled."""
+        """Report `error` at the field of an object (or at `indices` in its lists), nulled."""
         if isinstance(error, FallBack):
             raise error
         completion = field_plan.completion
-        if not indices and completion is not None and not completion.nullable:
+        if indices is None and completion is not None and not completion.nullable:
             # The null would propagate, and which of the errors of the other fields it
             # nulls graphql-core still reports depends on the order its tasks run in.
             raise FallBack("an error in a non-null field")
-        path = path_of(item, field_plan, indices)
-        if not indices:
-            item.out[field_plan.key] = None
+        path = path_of(group, position, field_plan, indices)
+        if indices is None:
+            group.outs[position][field_plan.key] = None
         self.errors.add(located_error(error, field_plan.nodes, path.as_list()), path)
 
     def _complete_batch(
         self,
         field_plan: FieldPlan,
-        items: list[Item],
+        group: Group,
         values: Any,
-        following: dict[ObjectPlan, list[Item]],
+        following: dict[ObjectPlan, Group],
     ) -> None:
         """Complete what a batch form returned: a value or an exception per object."""
-        if not isinstance(values, Sequence) or len(values) != len(items):
+        count = len(group.sources)
+        if not isinstance(values, Sequence) or len(values) != count:
             error = TypeError(
                 f"the batch form of {field_plan.parent_type}.{field_plan.name}"
                 f" returned {inspect(values)}, not one value per object"
             )
-            for item in items:
-                self._field_error(error, field_plan, item)
+            for position in range(count):
+                self._field_error(error, field_plan, group, position)
             return
-        for item, value in zip(items, values, strict=True):
-            self._complete_field(field_plan, item, value, following)
+        for position, value in enumerate(values):
+            self._complete_field(field_plan, group, position, value, following)
 
     def _complete_field(
         self,
         field_plan: FieldPlan,
-        item: Item,
+        group: Group,
+        position: int,
         value: Any,
-        following: dict[ObjectPlan, list[Item]],
+        following: dict[ObjectPlan, Group],
     ) -> None:
         completion = field_plan.completion
         assert completion is not None  # noqa: S101 - TYPENAME fields are never completed
         try:
             self._complete(
-                completion, field_plan, value, item.out, field_plan.key, (), following, item
+                completion,
+                field_plan,
+                value,
+                group.outs[position],
+                field_plan.key,
+                None,
+                following,
+                group,
+                position,
             )
         except Exception as error:  # noqa: BLE001 - a field error
-            self._field_error(error, field_plan, item)
+            self._field_error(error, field_plan, group, position)
 
     @staticmethod
     def _leaf(completion: Completion, value: Any) -> Any:
@@ -572,12 +611,14 @@ class Run:
         value: Any,
         container: Any,
         key: str | int,
-        indices: tuple[int, ...],
-        following: dict[ObjectPlan, list[Item]],
-        item: Item,
+        indices: Indices,
+        following: dict[ObjectPlan, Group],
+        group: Group,
+        position: int,
     ) -> None:
-        """Complete `value` into `container[key]`, the position at `indices` in the lists of
-        the field of `item`; errors raise (a list item's are reported here)."""
+        """Complete `value` into `container[key]`, which lies at `indices` in the lists of
+        the field of object `position` of `group`; errors raise (a list item's are reported
+        here)."""
         if isinstance(value, Exception):
             raise value
         if value is None or value is Undefined:
@@ -604,10 +645,33 @@ class Run:
             container[key] = result
             item_completion = completion.item
             assert item_completion is not None  # noqa: S101
+            # Items of an object type (the edges of a connection) go straight to their group.
+            object_plan = item_completion.object
+            if object_plan is not None:
+                objects = self._group(object_plan, group, field_plan, following)
+                is_type_of = object_plan.type.is_type_of
+                info = self._info(field_plan)
             for index, element in enumerate(value):
                 result.append(None)
-                element_indices = (*indices, index)
+                element_indices = _within(indices, index)
                 try:
+                    if (
+                        object_plan is not None
+                        and element is not None
+                        and not isinstance(element, Exception)
+                        and not hasattr(element, "__await__")
+                    ):
+                        if is_type_of is not None:
+                            matches = is_type_of(element, info)
+                            if matches is not True:
+                                self._check_type(matches, object_plan, field_plan, element)
+                        out: dict[str, Any] = {}
+                        result[index] = out
+                        objects.sources.append(element)
+                        objects.outs.append(out)
+                        objects.parents.append(position)
+                        objects.indices.append(element_indices)
+                        continue
                     self._complete(
                         item_completion,
                         field_plan,
@@ -616,14 +680,15 @@ class Run:
                         index,
                         element_indices,
                         following,
-                        item,
+                        group,
+                        position,
                     )
                 except FallBack:
                     raise
                 except Exception as error:
                     if not item_completion.nullable:
                         raise FallBack("an error in a non-null list item") from error
-                    self._field_error(error, field_plan, item, element_indices)
+                    self._field_error(error, field_plan, group, position, element_indices)
             return
         object_plan = (
             self._runtime_plan(completion, field_plan, value)
@@ -631,21 +696,43 @@ class Run:
             else completion.object
         )
         assert object_plan is not None  # noqa: S101 - OBJECT completions have a plan
-        object_type = object_plan.type
-        if object_type.is_type_of is not None:
-            matches = object_type.is_type_of(value, self._info(field_plan))
-            if hasattr(matches, "__await__"):
-                raise FallBack("an awaitable is_type_of")
-            if not matches:
-                raise invalid_return_type_error(object_type, value, field_plan.details)
-        out: dict[str, Any] = {}
+        is_type_of = object_plan.type.is_type_of
+        if is_type_of is not None:
+            matches = is_type_of(value, self.infos.get(field_plan) or self._info(field_plan))
+            if matches is not True:
+                self._check_type(matches, object_plan, field_plan, value)
+        out = {}
         container[key] = out
-        child = Item(value, out, item, field_plan, indices)
+        objects = following.get(object_plan) or self._group(
+            object_plan, group, field_plan, following
+        )
+        objects.sources.append(value)
+        objects.outs.append(out)
+        objects.parents.append(position)
+        objects.indices.append(indices)
+
+    @staticmethod
+    def _check_type(
+        matches: Any, object_plan: ObjectPlan, field_plan: FieldPlan, value: Any
+    ) -> None:
+        """Raise as graphql-core does unless `is_type_of` answered that `value` is one."""
+        if hasattr(matches, "__await__"):
+            raise FallBack("an awaitable is_type_of")
+        if not matches:
+            raise invalid_return_type_error(object_plan.type, value, field_plan.details)
+
+    @staticmethod
+    def _group(
+        object_plan: ObjectPlan,
+        parent: Group,
+        field_plan: FieldPlan,
+        following: dict[ObjectPlan, Group],
+    ) -> Group:
+        """The group of the next depth the objects of `object_plan` go to."""
         objects = following.get(object_plan)
         if objects is None:
-            following[object_plan] = [child]
-        else:
-            objects.append(child)
+            objects = following[object_plan] = Group(object_plan, parent, field_plan)
+        return objects
 
     def _info(self, field_plan: FieldPlan) -> Any:
         """graphql-core's resolve info of a field, shared by every object: its path is None
