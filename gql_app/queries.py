@@ -318,9 +318,11 @@ async def delete_all_users(session: AsyncSession) -> None:
 # The GraphQL API's reads and writes of posts and comments. Reads return plain rows and
 # take many ids at once: the DataLoaders of gql_app/loaders.py batch them.
 
-_USER_ROW = (User.id, User.username, User.email, User.created_at)
-_POST_ROW = (Post.id, Post.author_id, Post.title, Post.body, Post.created_at, Post.updated_at)
-_COMMENT_ROW = (Comment.id, Comment.post_id, Comment.author_id, Comment.body, Comment.created_at)
+# The columns of every user, post and comment row the queries return, in this order:
+# callers may unpack rows (reading a row's column by name costs ~0.3 µs, by position ~0.02).
+USER_ROW = (User.id, User.username, User.email, User.created_at)
+POST_ROW = (Post.id, Post.author_id, Post.title, Post.body, Post.created_at, Post.updated_at)
+COMMENT_ROW = (Comment.id, Comment.post_id, Comment.author_id, Comment.body, Comment.created_at)
 Record = Row[*tuple[Any, ...]]
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -354,13 +356,13 @@ class Keyset:
         return tuple(getattr(row, name) for name in self.key_names)
 
 
-USERS_BY_USERNAME = Keyset("users:username", (User.username, User.id), False, _USER_ROW)
-USERS_NEWEST = Keyset("users:newest", (User.created_at, User.id), True, _USER_ROW)
-USERS_OLDEST = Keyset("users:oldest", (User.created_at, User.id), False, _USER_ROW)
-POSTS_NEWEST = Keyset("posts:newest", (Post.created_at, Post.id), True, _POST_ROW)
-POSTS_OLDEST = Keyset("posts:oldest", (Post.created_at, Post.id), False, _POST_ROW)
-COMMENTS_NEWEST = Keyset("comments:newest", (Comment.created_at, Comment.id), True, _COMMENT_ROW)
-COMMENTS_OLDEST = Keyset("comments:oldest", (Comment.created_at, Comment.id), False, _COMMENT_ROW)
+USERS_BY_USERNAME = Keyset("users:username", (User.username, User.id), False, USER_ROW)
+USERS_NEWEST = Keyset("users:newest", (User.created_at, User.id), True, USER_ROW)
+USERS_OLDEST = Keyset("users:oldest", (User.created_at, User.id), False, USER_ROW)
+POSTS_NEWEST = Keyset("posts:newest", (Post.created_at, Post.id), True, POST_ROW)
+POSTS_OLDEST = Keyset("posts:oldest", (Post.created_at, Post.id), False, POST_ROW)
+COMMENTS_NEWEST = Keyset("comments:newest", (Comment.created_at, Comment.id), True, COMMENT_ROW)
+COMMENTS_OLDEST = Keyset("comments:oldest", (Comment.created_at, Comment.id), False, COMMENT_ROW)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -369,6 +371,10 @@ class Relation:
 
     keyset: Keyset
     parent: InstrumentedAttribute[int]
+    parent_index: int = field(init=False)  # where the parent's id is in a row
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parent_index", self.keyset.row.index(self.parent))
 
 
 USER_POSTS = Relation(POSTS_NEWEST, Post.author_id)
@@ -518,8 +524,9 @@ async def related_pages(
     statement = _related_statement(relation, PageShape.of(page))
     parameters = {"parent_ids": list(parent_ids)} | _page_parameters(page)
     pages: dict[int, list[Record]] = {parent_id: [] for parent_id in parent_ids}
+    parent_index = relation.parent_index
     for row in await session.execute(statement, parameters):
-        pages[getattr(row, relation.parent.key)].append(row)
+        pages[row[parent_index]].append(row)
     return pages
 
 
@@ -542,15 +549,15 @@ async def related_counts(
     return {parent_id: count for parent_id, count in result}
 
 
-_users_by_ids = select(*_USER_ROW).where(User.id.in_(bindparam("ids", expanding=True)))
-_posts_by_ids = select(*_POST_ROW).where(Post.id.in_(bindparam("ids", expanding=True)))
-_comments_by_ids = select(*_COMMENT_ROW).where(Comment.id.in_(bindparam("ids", expanding=True)))
+_users_by_ids = select(*USER_ROW).where(User.id.in_(bindparam("ids", expanding=True)))
+_posts_by_ids = select(*POST_ROW).where(Post.id.in_(bindparam("ids", expanding=True)))
+_comments_by_ids = select(*COMMENT_ROW).where(Comment.id.in_(bindparam("ids", expanding=True)))
 
 
 async def _rows_by_id(
     session: AsyncSession, statement: AnySelect, ids: Sequence[int]
 ) -> dict[int, Record]:
-    return {row.id: row for row in await session.execute(statement, {"ids": list(ids)})}
+    return {row[0]: row for row in await session.execute(statement, {"ids": list(ids)})}
 
 
 async def users_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
@@ -565,7 +572,7 @@ async def comments_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int
     return await _rows_by_id(session, _comments_by_ids, ids)
 
 
-_insert_post = insert(Post).returning(*_POST_ROW)
+_insert_post = insert(Post).returning(*POST_ROW)
 _update_post = (
     update(Post)
     .where(Post.id == bindparam("post_id"), Post.author_id == bindparam("owner_id"))
@@ -574,7 +581,7 @@ _update_post = (
         body=func.coalesce(bindparam("body", type_=Post.body.type), Post.body),
         updated_at=bindparam("now"),
     )
-    .returning(*_POST_ROW)
+    .returning(*POST_ROW)
 )
 _delete_post = (
     delete(Post)
@@ -582,7 +589,7 @@ _delete_post = (
     .returning(Post.id)
 )
 _post_author_id = select(Post.author_id).where(Post.id == bindparam("post_id"))
-_insert_comment = insert(Comment).returning(*_COMMENT_ROW)
+_insert_comment = insert(Comment).returning(*COMMENT_ROW)
 _delete_comment = (
     delete(Comment)
     .where(Comment.id == bindparam("comment_id"), Comment.author_id == bindparam("author_id"))

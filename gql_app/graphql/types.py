@@ -213,15 +213,24 @@ async def rows_of(
     to_object: Callable[[Record], T],
     what: str,
 ) -> list[T | Exception]:
-    """The objects of rows that foreign keys guarantee, unless deleted while the request ran."""
-    return [
-        row
-        if isinstance(row, Exception)
-        else LookupError(f"{what} vanished during the request")
-        if row is None
-        else to_object(row)
-        for row in await load_each(loader, ids)
-    ]
+    """The objects of rows that foreign keys guarantee, unless deleted while the request ran.
+
+    Objects of the same id are one object (many comments share an author).
+    """
+    made: dict[int, T] = {}
+    objects: list[T | Exception] = []
+    rows: list[Record | None | Exception] = await load_each(loader, ids)
+    for pk, row in zip(ids, rows, strict=True):
+        if isinstance(row, Exception):
+            objects.append(row)
+        elif row is None:
+            objects.append(LookupError(f"{what} vanished during the request"))
+        else:
+            made_object = made.get(pk)
+            if made_object is None:
+                made_object = made[pk] = to_object(row)
+            objects.append(made_object)
+    return objects
 
 
 async def counts_of(
@@ -303,9 +312,12 @@ class User(Node):
 
     @classmethod
     def from_row(cls, row: Record | models.User) -> User:
-        return cls(
-            pk=row.id, username=row.username, email_address=row.email, created_at=row.created_at
-        )
+        """The user of a `queries.USER_ROW` row or of a loaded model."""
+        if isinstance(row, models.User):
+            pk, username, email, created_at = row.id, row.username, row.email, row.created_at
+        else:
+            pk, username, email, created_at = row
+        return cls(pk=pk, username=username, email_address=email, created_at=created_at)
 
     @strawberry.field(
         description="The email address: visible only to the user themself, null for others.",
@@ -360,13 +372,15 @@ class Post(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Post:
+        """The post of a `queries.POST_ROW` row."""
+        pk, author_id, title, body, created_at, updated_at = row
         return cls(
-            pk=row.id,
-            author_id=row.author_id,
-            title=row.title,
-            body=row.body,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
+            pk=pk,
+            author_id=author_id,
+            title=title,
+            body=body,
+            created_at=created_at,
+            updated_at=updated_at,
         )
 
     @strawberry.field(description="Who wrote the post.", metadata=batched(authors_of))
@@ -403,13 +417,9 @@ class Comment(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Comment:
-        return cls(
-            pk=row.id,
-            author_id=row.author_id,
-            post_id=row.post_id,
-            body=row.body,
-            created_at=row.created_at,
-        )
+        """The comment of a `queries.COMMENT_ROW` row."""
+        pk, post_id, author_id, body, created_at = row
+        return cls(pk=pk, author_id=author_id, post_id=post_id, body=body, created_at=created_at)
 
     @strawberry.field(description="Who wrote the comment.", metadata=batched(authors_of))
     async def author(self, info: Info) -> User:
