@@ -359,7 +359,8 @@ class Run:
         coroutines: list[Coroutine[Any, Any, Any]] = []
         try:
             for group in level:
-                self._resolve(group, following, pending, coroutines)
+                if group.sources:
+                    self._resolve(group, following, pending, coroutines)
         except BaseException:
             for coroutine in coroutines:  # never started: closing runs none of their code
                 coroutine.close()
@@ -405,6 +406,8 @@ class Run:
             plain = completion.plain if completion.check is None else None
             if kind is ATTRIBUTE:
                 python_name = field_plan.strawberry_field.python_name  # type: ignore[union-attr]
+                positions: list[int] = []
+                values: list[Any] = []
                 for position, source in enumerate(sources):
                     try:
                         value = getattr(source, python_name)
@@ -418,7 +421,10 @@ class Run:
                         pending.append((field_plan, group, position))
                         coroutines.append(value)
                     else:
-                        self._complete_field(field_plan, group, position, value, following)
+                        positions.append(position)
+                        values.append(value)
+                if values:
+                    self._complete_values(field_plan, group, positions, values, following)
                 continue
             if field_plan.batch is not None:
                 for out in outs:
@@ -561,8 +567,58 @@ class Run:
             for position in range(count):
                 self._field_error(error, field_plan, group, position)
             return
-        for position, value in enumerate(values):
-            self._complete_field(field_plan, group, position, value, following)
+        self._complete_values(field_plan, group, range(count), values, following)
+
+    def _complete_values(
+        self,
+        field_plan: FieldPlan,
+        group: Group,
+        positions: Sequence[int],
+        values: Sequence[Any],
+        following: dict[ObjectPlan, Group],
+    ) -> None:
+        """Complete the field of the objects at `positions` of `group` with `values`.
+
+        Objects of the field's object type (the node of an edge, an author) go straight to
+        their group; anything else is completed by `_complete_field`.
+        """
+        completion = field_plan.completion
+        assert completion is not None  # noqa: S101 - TYPENAME fields are never completed
+        object_plan = completion.object
+        if object_plan is None:
+            for position, value in zip(positions, values, strict=True):
+                self._complete_field(field_plan, group, position, value, following)
+            return
+        is_type_of = object_plan.type.is_type_of
+        info = self._info(field_plan)
+        key = field_plan.key
+        outs = group.outs
+        objects = self._group(object_plan, group, field_plan, following)
+        for position, value in zip(positions, values, strict=True):
+            if (
+                value is None
+                or value is Undefined
+                or isinstance(value, Exception)
+                or hasattr(value, "__await__")
+            ):
+                self._complete_field(field_plan, group, position, value, following)
+                continue
+            if is_type_of is not None:
+                matches = is_type_of(value, info)
+                if matches is not True:
+                    try:
+                        self._check_type(matches, object_plan, field_plan, value)
+                    except FallBack:
+                        raise
+                    except Exception as error:  # noqa: BLE001 - a field error
+                        self._field_error(error, field_plan, group, position)
+                        continue
+            out: dict[str, Any] = {}
+            outs[position][key] = out
+            objects.sources.append(value)
+            objects.outs.append(out)
+            objects.parents.append(position)
+            objects.indices.append(None)
 
     def _complete_field(
         self,
