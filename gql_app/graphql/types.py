@@ -168,15 +168,18 @@ def connection(
 
 
 async def load_each(loader: DataLoader[KeyT, T], keys: list[KeyT]) -> list[T | Exception]:
-    """`loader.load` of each key, in one batch: its value, or the error it raised."""
-    futures = [loader.load(key) for key in keys]
-    values: list[T | Exception] = []
-    for future in futures:  # the batch resolves them all at once: one wait, not one per key
+    """`loader.load` of each key, in one batch: its value, or the error it raised.
+
+    Each distinct key is loaded once (many comments share an author).
+    """
+    futures = {key: loader.load(key) for key in keys}
+    found: dict[KeyT, T | Exception] = {}
+    for key, future in futures.items():  # the batch resolves them all at once: one wait
         try:
-            values.append(await future)
+            found[key] = await future
         except Exception as error:  # noqa: BLE001 - that key's error
-            values.append(error)
-    return values
+            found[key] = error
+    return [found[key] for key in keys]
 
 
 def only(values: Sequence[T | Exception]) -> T:
