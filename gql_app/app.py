@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql_app import migrate, queries
+from gql_app.admission import ConcurrencyLimitMiddleware
 from gql_app.body_limit import BodySizeLimitMiddleware
 from gql_app.config import Settings, load_settings
 from gql_app.db import (
@@ -69,6 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.compiled_execution:
         app.add_middleware(
             FastQueryPath, router=graphql_router, settings=settings, path=GRAPHQL_PATH
+        )
+    if settings.max_concurrent_requests:
+        app.add_middleware(
+            ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests, path=GRAPHQL_PATH
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:  # none by default: browsers then refuse cross-origin calls

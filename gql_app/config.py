@@ -106,6 +106,7 @@ class Settings(BaseSettings):
 
     shutdown_grace_seconds: int = Field(10, ge=1)
     access_log: bool = False
+    max_concurrent_requests: int = Field(4, ge=0, description="0: no limit")
     environment: Environment = Environment.DEVELOPMENT
 
     graphiql: bool | None = Field(None, description="None: on in development, off in production")

@@ -9,6 +9,8 @@ from functools import cache
 
 from passlib.context import CryptContext
 
+from gql_app.admission import slot_lent
+
 # argon2id's cost, above OWASP's baseline of 19 MiB and 2 passes.
 ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES = 65536, 3, 4
 
@@ -30,7 +32,8 @@ BCRYPT_MAX_BYTES = 72
 
 async def hash_password(password: str) -> str:
     """The argon2id hash of `password`, computed in a worker thread."""
-    return await asyncio.to_thread(password_context.hash, password)
+    async with slot_lent():
+        return await asyncio.to_thread(password_context.hash, password)
 
 
 @cache
@@ -61,7 +64,8 @@ async def verify_password(password: str, password_hash: str | None) -> tuple[boo
     A legacy bcrypt hash is checked against the first 72 bytes, as bcrypt hashed them, and
     replaced by an argon2id hash of the whole password.
     """
-    return await asyncio.to_thread(_verify, password, password_hash)
+    async with slot_lent():
+        return await asyncio.to_thread(_verify, password, password_hash)
 
 
 def new_token() -> tuple[str, str]:

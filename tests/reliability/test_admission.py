@@ -1,0 +1,91 @@
+"""MAX_CONCURRENT_REQUESTS: GraphQL requests past the limit wait their turn, before they hold
+anything (a session, a connection); health checks never wait."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from gql_app.security import password_context
+from tests.conftest import running_app
+from tests.reliability.conftest import (
+    POSTS,
+    Blog,
+    app_connections,
+    graphql,
+    holding,
+    reliability_settings,
+    succeeded,
+)
+
+LOGIN = "mutation($input: LoginInput!) { login(input: $input) { __typename } }"
+# Readers block behind this lock, each holding its pooled connection meanwhile.
+_LOCK_POSTS = "LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"
+
+
+async def _waiting_connections(url: str) -> int:
+    """The app's connections waiting on a lock (the blocked readers)."""
+    return sum(connection.state == "active" for connection in await app_connections(url))
+
+
+async def test_requests_past_the_limit_wait_without_a_connection_and_all_complete(
+    reliability_url: str, blog: Blog
+) -> None:
+    settings = reliability_settings(reliability_url, db_pool_size=4, max_concurrent_requests=2)
+    async with running_app(settings) as (_, client):
+        async with holding(reliability_url, _LOCK_POSTS):
+            requests = [asyncio.create_task(graphql(client, POSTS)) for _ in range(5)]
+            await asyncio.sleep(0.5)
+            blocked = await _waiting_connections(reliability_url)
+            health = await client.get("/healthz")
+            done_while_locked = sum(request.done() for request in requests)
+        responses = await asyncio.gather(*requests)
+    assert blocked == 2
+    assert health.status_code == 200
+    assert done_while_locked == 0
+    assert all(succeeded(response) for response in responses)
+
+
+async def test_a_limit_of_zero_admits_every_request_at_once(
+    reliability_url: str, blog: Blog
+) -> None:
+    settings = reliability_settings(reliability_url, db_pool_size=4, max_concurrent_requests=0)
+    async with running_app(settings) as (_, client):
+        async with holding(reliability_url, _LOCK_POSTS):
+            requests = [asyncio.create_task(graphql(client, POSTS)) for _ in range(4)]
+            await asyncio.sleep(0.5)
+            blocked = await _waiting_connections(reliability_url)
+        responses = await asyncio.gather(*requests)
+    assert blocked == 4
+    assert all(succeeded(response) for response in responses)
+
+
+async def test_a_request_waiting_on_password_hashing_lends_its_slot(
+    reliability_url: str, blog: Blog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one slot, a login blocked inside the password check does not hold up a query."""
+    loop = asyncio.get_running_loop()
+    hashing = asyncio.Event()
+    answered = threading.Event()
+    verify = password_context.verify
+
+    def gated(secret: str | bytes, stored: str, **kwargs: Any) -> bool:
+        loop.call_soon_threadsafe(hashing.set)
+        assert answered.wait(timeout=30), "the query was not answered while the login hashed"
+        return verify(secret, stored, **kwargs)
+
+    monkeypatch.setattr(password_context, "verify", gated)
+    settings = reliability_settings(reliability_url, max_concurrent_requests=1)
+    async with running_app(settings) as (_, client):
+        login = asyncio.create_task(
+            graphql(client, LOGIN, {"input": {"login": "nobody", "password": "x" * 12}})
+        )
+        await asyncio.wait_for(hashing.wait(), timeout=30)
+        query = await asyncio.wait_for(graphql(client, POSTS), timeout=30)
+        answered.set()
+        logged_in = await login
+    assert succeeded(query)
+    assert logged_in.json()["data"]["login"]["__typename"] == "InvalidCredentials"
