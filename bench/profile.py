@@ -32,9 +32,11 @@ from bench.servers import gql_app_server
 # The first pattern found in a sample's innermost frames names its component.
 COMPONENTS = (
     ("garbage collection", ("gc_collect", "collect_generations", "gc_collect_main")),
-    ("graphql-core execution", ("graphql/execution/",)),
-    ("graphql-core parse/validate", ("graphql/language/", "graphql/validation/")),
-    ("graphql-core other", ("graphql/",)),
+    # py-spy names a package's file from the package ("(graphql/...)"); gql_app/graphql/
+    # is gql_app's.
+    ("graphql-core execution", ("(graphql/execution/",)),
+    ("graphql-core parse/validate", ("(graphql/language/", "(graphql/validation/")),
+    ("graphql-core other", ("(graphql/",)),
     ("strawberry", ("strawberry/",)),
     ("gql_app", ("gql_app/",)),
     ("sqlalchemy", ("sqlalchemy/",)),
