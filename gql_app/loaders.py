@@ -1,7 +1,8 @@
 """Per-request DataLoaders: every lookup a request makes, batched (DESIGN.md contract 4).
 
-Each batch runs as its own unit of work on the request's session (contracts 1 and 2): the
-session's lock serializes the batches, each commits before the next starts. `max_batch_size`
+Each batch runs as its own read unit of work on the request's session (`RequestSession.read`,
+contracts 1 and 2): the session's lock serializes the batches, each returns its connection
+before the next starts. `max_batch_size`
 bounds every `IN` list: a batch larger than `LOADER_BATCH_SIZE` ids runs as several.
 """
 
@@ -11,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from gql_app import queries
@@ -37,14 +38,13 @@ class Loaders:
     counts: Mapping[queries.Relation, DataLoader[int, int]]
 
 
-ByIds = Callable[[AsyncSession, Sequence[int]], Awaitable[dict[int, Record]]]
+ByIds = Callable[[queries.Reader, Sequence[int]], Awaitable[dict[int, Record]]]
 
 
 def create_loaders(db: RequestSession, batch_size: int) -> Loaders:
     def by_id(query: ByIds) -> DataLoader[int, Record | None]:
         async def load(ids: list[int]) -> list[Record | None]:
-            async with db.transaction() as session:
-                rows = await query(session, ids)
+            rows = await db.read(lambda connection: query(connection, ids))
             return [rows.get(pk) for pk in ids]
 
         return DataLoader(load, max_batch_size=batch_size)
@@ -55,19 +55,24 @@ def create_loaders(db: RequestSession, batch_size: int) -> Loaders:
             parents_by_page: dict[Page, list[int]] = defaultdict(list)
             for parent_id, page in keys:
                 parents_by_page[page].append(parent_id)
-            found: dict[RelatedKey, list[Record]] = {}
-            async with db.transaction() as session:
+
+            async def read(connection: AsyncConnection) -> dict[RelatedKey, list[Record]]:
+                found: dict[RelatedKey, list[Record]] = {}
                 for page, parent_ids in parents_by_page.items():
-                    pages = await queries.related_pages(session, relation, parent_ids, page)
+                    pages = await queries.related_pages(connection, relation, parent_ids, page)
                     found |= {(parent_id, page): rows for parent_id, rows in pages.items()}
+                return found
+
+            found = await db.read(read)
             return [found[key] for key in keys]
 
         return DataLoader(load, max_batch_size=batch_size)
 
     def count(relation: queries.Relation) -> DataLoader[int, int]:
         async def load(parent_ids: list[int]) -> list[int]:
-            async with db.transaction() as session:
-                counts = await queries.related_counts(session, relation, parent_ids)
+            counts = await db.read(
+                lambda connection: queries.related_counts(connection, relation, parent_ids)
+            )
             return [counts.get(parent_id, 0) for parent_id in parent_ids]
 
         return DataLoader(load, max_batch_size=batch_size)

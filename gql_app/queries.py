@@ -325,6 +325,9 @@ POST_ROW = (Post.id, Post.author_id, Post.title, Post.body, Post.created_at, Pos
 COMMENT_ROW = (Comment.id, Comment.post_id, Comment.author_id, Comment.body, Comment.created_at)
 Record = Row[*tuple[Any, ...]]
 AnySelect = Select[*tuple[Any, ...]]
+# What a read runs on: a unit of work's session, or a read unit's Core connection
+# (`RequestSession.read`, what the DataLoaders use).
+Reader = AsyncSession | AsyncConnection
 
 
 class PostMissingError(Exception):
@@ -472,9 +475,7 @@ def _given(filters: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in filters.items() if value is not None}
 
 
-async def page_of(
-    session: AsyncSession, keyset: Keyset, page: Page, **filters: Any
-) -> Sequence[Record]:
+async def page_of(session: Reader, keyset: Keyset, page: Page, **filters: Any) -> Sequence[Record]:
     """A page of a table's rows (up to `limit + 1`, see `Page`), filtered by `_FILTERS`.
 
     A filter whose value is None is not applied; `username_contains` and `search` take
@@ -486,7 +487,7 @@ async def page_of(
     return result.all()
 
 
-async def count_of(session: AsyncSession, table: type[Base], **filters: Any) -> int:
+async def count_of(session: Reader, table: type[Base], **filters: Any) -> int:
     """How many rows of `table` the filters (as for `page_of`) match."""
     given = _given(filters)
     statement = _count_statement(table, tuple(sorted(given)))
@@ -518,7 +519,7 @@ def _related_statement(relation: Relation, shape: PageShape) -> AnySelect:
 
 
 async def related_pages(
-    session: AsyncSession, relation: Relation, parent_ids: Sequence[int], page: Page
+    session: Reader, relation: Relation, parent_ids: Sequence[int], page: Page
 ) -> dict[int, list[Record]]:
     """The same page (up to `limit + 1` rows) of each parent's related rows, by parent id."""
     statement = _related_statement(relation, PageShape.of(page))
@@ -540,7 +541,7 @@ def _related_count_statement(relation: Relation) -> AnySelect:
 
 
 async def related_counts(
-    session: AsyncSession, relation: Relation, parent_ids: Sequence[int]
+    session: Reader, relation: Relation, parent_ids: Sequence[int]
 ) -> dict[int, int]:
     """How many related rows each parent has, by parent id (parents with none absent)."""
     result = await session.execute(
@@ -555,20 +556,20 @@ _comments_by_ids = select(*COMMENT_ROW).where(Comment.id.in_(bindparam("ids", ex
 
 
 async def _rows_by_id(
-    session: AsyncSession, statement: AnySelect, ids: Sequence[int]
+    session: Reader, statement: AnySelect, ids: Sequence[int]
 ) -> dict[int, Record]:
     return {row[0]: row for row in await session.execute(statement, {"ids": list(ids)})}
 
 
-async def users_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
+async def users_by_ids(session: Reader, ids: Sequence[int]) -> dict[int, Record]:
     return await _rows_by_id(session, _users_by_ids, ids)
 
 
-async def posts_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
+async def posts_by_ids(session: Reader, ids: Sequence[int]) -> dict[int, Record]:
     return await _rows_by_id(session, _posts_by_ids, ids)
 
 
-async def comments_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, Record]:
+async def comments_by_ids(session: Reader, ids: Sequence[int]) -> dict[int, Record]:
     return await _rows_by_id(session, _comments_by_ids, ids)
 
 

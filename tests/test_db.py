@@ -1,13 +1,21 @@
 """The engine factory: per-dialect connection settings and the request session lifecycle."""
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gql_app.config import load_settings
-from gql_app.db import APPLICATION_NAME, RequestSession, create_engine, create_sessionmaker
+from gql_app.db import (
+    APPLICATION_NAME,
+    RequestSession,
+    SessionClosedError,
+    create_engine,
+    create_sessionmaker,
+)
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -94,3 +102,50 @@ async def test_a_closed_request_session_returns_its_connection(engine: AsyncEngi
         await db.execute(text("SELECT 1"))
     await session.close()
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_core_read_units_and_session_units_never_overlap(engine: AsyncEngine) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    running: list[int] = []
+    overlaps: list[int] = []
+
+    async def body(number: int, run: Callable[[], Awaitable[Any]]) -> int:
+        if running:
+            overlaps.append(number)
+        running.append(number)
+        await asyncio.sleep(0.01)
+        value = (await run()).scalar_one()
+        running.remove(number)
+        return int(value) + number
+
+    async def unit(number: int) -> int:
+        if number % 2:
+            return await session.read(
+                lambda connection: body(number, lambda: connection.execute(text("SELECT 1")))
+            )
+        async with session.transaction() as db:
+            return await body(number, lambda: db.execute(text("SELECT 1")))
+
+    try:
+        results = await asyncio.gather(*(unit(n) for n in range(10)))
+    finally:
+        await session.close()
+    assert results == [n + 1 for n in range(10)]
+    assert overlaps == []
+
+
+async def test_a_core_read_unit_returns_its_connection_and_none_runs_after_close(
+    engine: AsyncEngine,
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+
+    async def one(connection: AsyncConnection) -> Any:
+        return (await connection.execute(text("SELECT 1"))).scalar_one()
+
+    value = await session.read(one)
+    checked_out = engine.pool.checkedout()  # type: ignore[attr-defined]
+    await session.close()
+    with pytest.raises(SessionClosedError):
+        await session.read(one)
+    assert value == 1
+    assert checked_out == 0

@@ -95,12 +95,10 @@ async def _list(
     """A root connection: one statement for the page, one more for `totalCount` if asked."""
     page = page_of(info, keyset, *arguments)
     db = info.context.db
-    async with db.transaction() as session:
-        rows = await queries.page_of(session, keyset, page, **filters)
+    rows = await db.read(lambda reader: queries.page_of(reader, keyset, page, **filters))
 
     async def count() -> int:
-        async with db.transaction() as session:
-            return await queries.count_of(session, table, **filters)
+        return await db.read(lambda reader: queries.count_of(reader, table, **filters))
 
     return connection(rows, page, keyset, to_node, count)
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import (
@@ -130,7 +130,7 @@ async def test_a_stopped_server_is_database_unavailable_and_its_restart_heals(
 _WIDEN_USERNAME = "ALTER TABLE users ALTER COLUMN username TYPE varchar(60)"
 
 
-async def _usernames(db: AsyncSession) -> list[str]:
+async def _usernames(db: AsyncSession | AsyncConnection) -> list[str]:
     return list((await db.execute(text("SELECT username FROM users"))).scalars())
 
 
@@ -149,6 +149,22 @@ async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
         await session.close()
     assert [r.getMessage() for r in caplog.records] == [
         "statement made stale by a schema change; running the statement again"
+    ]
+
+
+async def test_a_core_read_after_a_migration_is_rerun_once_unnoticed(
+    engine: AsyncEngine, reliability_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gql_app.db")
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        assert await session.read(_usernames) == []
+        await execute_sql(reliability_url, _WIDEN_USERNAME)
+        assert await session.read(_usernames) == []
+    finally:
+        await session.close()
+    assert [r.getMessage() for r in caplog.records] == [
+        "statement made stale by a schema change; running the read again"
     ]
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gql_app.config import Settings
 from gql_app.db import ReadUnitWroteError, RequestSession, create_engine, create_sessionmaker
@@ -36,6 +36,45 @@ async def test_a_read_unit_leaves_its_connection_idle_between_statements(
     finally:
         await session.close()
     assert between == ["idle"]
+
+
+async def test_a_core_read_unit_leaves_its_connection_idle_between_statements(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+
+    async def work(connection: AsyncConnection) -> list[str]:
+        await connection.execute(_COUNT_USERS)
+        between = [state.state for state in await app_connections(reliability_url)]
+        await connection.execute(_COUNT_USERS)
+        return between
+
+    try:
+        between = await session.read(work)
+    finally:
+        await session.close()
+    assert between == ["idle"]
+
+
+async def test_a_core_read_unit_that_writes_is_refused_and_writes_nothing(
+    engine: AsyncEngine,
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    row = {"username": "sneaky", "email": "sneaky@example.org", "password_hash": "hash"}
+
+    async def write(connection: AsyncConnection) -> None:
+        await connection.execute(insert(User).values(row))
+
+    async def count(connection: AsyncConnection) -> int:
+        return int((await connection.execute(_COUNT_USERS)).scalar_one())
+
+    try:
+        with pytest.raises(ReadUnitWroteError):
+            await session.read(write)
+        users = await session.read(count)
+    finally:
+        await session.close()
+    assert users == 0
 
 
 async def test_a_write_unit_holds_its_transaction_until_it_ends(
