@@ -272,14 +272,16 @@ class RequestSession:
 
     Strawberry resolves sibling fields concurrently, but a session runs one statement at a
     time: every unit of work takes the lock, runs in its own transaction, and returns the
-    connection to the pool before the next one starts.
+    connection to the pool before the next one starts. The `AsyncSession` is made on the
+    first `transaction()`: a request that only reads (`read()`) never needs one.
     """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._session = sessionmaker()
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
         self._closed = False
-        bind = self._session.bind
+        bind = sessionmaker.kw.get("bind")
         if not isinstance(bind, AsyncEngine):
             raise TypeError("the sessionmaker must be bound to an AsyncEngine")
         self._engine = bind
@@ -303,10 +305,12 @@ class RequestSession:
         object cannot reload under asyncio, so objects that earlier units loaded (the viewer,
         what the loaders cached) would break every field resolved after the failure.
         """
-        session = self._session
         async with self._lock:
             if self._closed:
                 raise SessionClosedError("the request is over: its session is closed")
+            if self._session is None:
+                self._session = self._sessionmaker()
+            session = self._session
             try:
                 await session.begin()
                 if write:
@@ -391,7 +395,8 @@ class RequestSession:
         """
         async with self._lock:
             self._closed = True
-            await self._session.close()
+            if self._session is not None:
+                await self._session.close()
 
 
 async def copy_records(
