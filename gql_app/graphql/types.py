@@ -251,44 +251,28 @@ async def authors_of(
     return await rows_of(info.context.loaders.user, ids, User.from_row, "author")
 
 
-async def posts_of_users(
-    users: Sequence[User],
-    info: Info,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> list[Connection[Post] | Exception]:
-    """The batch form of `User.posts`."""
-    return await related(
-        info, queries.USER_POSTS, Post.from_row, users, (first, after, last, before)
-    )
+def related_batch(
+    relation: queries.Relation, to_node: Callable[[Record], NodeT]
+) -> Callable[..., Awaitable[list[Connection[NodeT] | Exception]]]:
+    """The batch form of a nested connection field: `relation`'s rows as `to_node`."""
+
+    async def batch(
+        parents: Sequence[Node],
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> list[Connection[NodeT] | Exception]:
+        return await related(info, relation, to_node, parents, (first, after, last, before))
+
+    return batch
 
 
-async def comments_of_users(
-    users: Sequence[User],
-    info: Info,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> list[Connection[Comment] | Exception]:
-    """The batch form of `User.comments`."""
-    arguments = (first, after, last, before)
-    return await related(info, queries.USER_COMMENTS, Comment.from_row, users, arguments)
-
-
-async def comments_of_posts(
-    posts: Sequence[Post],
-    info: Info,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> list[Connection[Comment] | Exception]:
-    """The batch form of `Post.comments`."""
-    arguments = (first, after, last, before)
-    return await related(info, queries.POST_COMMENTS, Comment.from_row, posts, arguments)
+# The nodes' classes are defined below: their rows become nodes when a batch runs.
+posts_of_users = related_batch(queries.USER_POSTS, lambda row: Post.from_row(row))
+comments_of_users = related_batch(queries.USER_COMMENTS, lambda row: Comment.from_row(row))
+comments_of_posts = related_batch(queries.POST_COMMENTS, lambda row: Comment.from_row(row))
 
 
 async def post_counts(users: Sequence[User], info: Info) -> list[int | Exception]:
