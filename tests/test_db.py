@@ -56,29 +56,6 @@ async def test_postgres_pool_follows_the_settings(database_url: str) -> None:
         await engine.dispose()
 
 
-async def test_units_of_work_of_one_request_never_overlap(engine: AsyncEngine) -> None:
-    session = RequestSession(create_sessionmaker(engine))
-    running: list[int] = []
-    overlaps: list[int] = []
-
-    async def unit(number: int) -> int:
-        async with session.transaction() as db:
-            if running:
-                overlaps.append(number)
-            running.append(number)
-            await asyncio.sleep(0.01)
-            value = (await db.execute(text("SELECT 1"))).scalar_one()
-            running.remove(number)
-            return int(value) + number
-
-    try:
-        results = await asyncio.gather(*(unit(n) for n in range(10)))
-    finally:
-        await session.close()
-    assert results == [n + 1 for n in range(10)]
-    assert overlaps == []
-
-
 async def test_a_unit_of_work_that_raises_rolls_back(engine: AsyncEngine) -> None:
     session = RequestSession(create_sessionmaker(engine))
     try:
@@ -104,7 +81,7 @@ async def test_a_closed_request_session_returns_its_connection(engine: AsyncEngi
     assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
-async def test_core_read_units_and_session_units_never_overlap(engine: AsyncEngine) -> None:
+async def test_units_of_work_of_one_request_never_overlap(engine: AsyncEngine) -> None:
     session = RequestSession(create_sessionmaker(engine))
     running: list[int] = []
     overlaps: list[int] = []

@@ -102,10 +102,9 @@ async def test_a_query_over_the_cost_limit_with_new_variables_is_refused(
     assert "data" not in body
 
 
-async def test_a_query_seen_before_skips_strawberrys_pipeline(
-    app_with: AppWith, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    user = await make_user("counted")
+@pytest.fixture
+def full_path_runs(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The query texts Strawberry's `Schema.execute` (the full path) runs from here on."""
     runs: list[str | None] = []
     execute = StrawberrySchema.execute
 
@@ -116,30 +115,27 @@ async def test_a_query_seen_before_skips_strawberrys_pipeline(
         return await execute(schema, query, *args, **kwargs)
 
     monkeypatch.setattr(StrawberrySchema, "execute", counted)
+    return runs
+
+
+async def test_a_query_seen_before_skips_strawberrys_pipeline(
+    app_with: AppWith, make_user: MakeUser, full_path_runs: list[str | None]
+) -> None:
+    user = await make_user("counted")
     case = CASES["a query with variables"]
     async with app_with() as client:
         first = await _send(client, case, user)
         second = await _send(client, case, user)
-    assert runs == [USER]
+    assert full_path_runs == [USER]
     assert first == second
     assert second[3]["data"]["user"]["username"] == "counted"
 
 
 async def test_with_compiled_execution_off_every_request_takes_the_full_path(
-    app_with: AppWith, make_user: MakeUser, monkeypatch: pytest.MonkeyPatch
+    app_with: AppWith, make_user: MakeUser, full_path_runs: list[str | None]
 ) -> None:
     user = await make_user("offpath")
-    runs: list[str | None] = []
-    execute = StrawberrySchema.execute
-
-    async def counted(
-        schema: StrawberrySchema, query: str | None, *args: Any, **kwargs: Any
-    ) -> Any:
-        runs.append(query)
-        return await execute(schema, query, *args, **kwargs)
-
-    monkeypatch.setattr(StrawberrySchema, "execute", counted)
     async with app_with(compiled_execution=False) as client:
         for _ in range(2):
             await _send(client, CASES["a query with variables"], user)
-    assert runs == [USER, USER]
+    assert full_path_runs == [USER, USER]

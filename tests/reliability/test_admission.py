@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,36 +32,41 @@ async def _waiting_connections(url: str) -> int:
     return sum(connection.state == "active" for connection in await app_connections(url))
 
 
+@dataclass(frozen=True)
+class Burst:
+    """What `requests` concurrent queries did while the posts table was locked."""
+
+    blocked: int  # connections waiting on the lock: the requests admitted
+    done_while_locked: int
+    health_status: int
+    all_succeeded: bool
+
+
+async def _burst(url: str, requests: int, limit: int) -> Burst:
+    settings = reliability_settings(url, db_pool_size=4, max_concurrent_requests=limit)
+    async with running_app(settings) as (_, client):
+        async with holding(url, _LOCK_POSTS):
+            tasks = [asyncio.create_task(graphql(client, POSTS)) for _ in range(requests)]
+            await asyncio.sleep(0.5)
+            blocked = await _waiting_connections(url)
+            health = await client.get("/healthz")
+            done_while_locked = sum(task.done() for task in tasks)
+        responses = await asyncio.gather(*tasks)
+    return Burst(blocked, done_while_locked, health.status_code, all(map(succeeded, responses)))
+
+
 async def test_requests_past_the_limit_wait_without_a_connection_and_all_complete(
     reliability_url: str, blog: Blog
 ) -> None:
-    settings = reliability_settings(reliability_url, db_pool_size=4, max_concurrent_requests=2)
-    async with running_app(settings) as (_, client):
-        async with holding(reliability_url, _LOCK_POSTS):
-            requests = [asyncio.create_task(graphql(client, POSTS)) for _ in range(5)]
-            await asyncio.sleep(0.5)
-            blocked = await _waiting_connections(reliability_url)
-            health = await client.get("/healthz")
-            done_while_locked = sum(request.done() for request in requests)
-        responses = await asyncio.gather(*requests)
-    assert blocked == 2
-    assert health.status_code == 200
-    assert done_while_locked == 0
-    assert all(succeeded(response) for response in responses)
+    burst = await _burst(reliability_url, requests=5, limit=2)
+    assert burst == Burst(blocked=2, done_while_locked=0, health_status=200, all_succeeded=True)
 
 
 async def test_a_limit_of_zero_admits_every_request_at_once(
     reliability_url: str, blog: Blog
 ) -> None:
-    settings = reliability_settings(reliability_url, db_pool_size=4, max_concurrent_requests=0)
-    async with running_app(settings) as (_, client):
-        async with holding(reliability_url, _LOCK_POSTS):
-            requests = [asyncio.create_task(graphql(client, POSTS)) for _ in range(4)]
-            await asyncio.sleep(0.5)
-            blocked = await _waiting_connections(reliability_url)
-        responses = await asyncio.gather(*requests)
-    assert blocked == 4
-    assert all(succeeded(response) for response in responses)
+    burst = await _burst(reliability_url, requests=4, limit=0)
+    assert burst == Burst(blocked=4, done_while_locked=0, health_status=200, all_succeeded=True)
 
 
 async def test_a_request_waiting_on_password_hashing_lends_its_slot(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 from sqlalchemy import select, text
@@ -134,37 +135,36 @@ async def _usernames(db: AsyncSession | AsyncConnection) -> list[str]:
     return list((await db.execute(text("SELECT username FROM users"))).scalars())
 
 
+async def _read_in_session(session: RequestSession) -> list[str]:
+    async with session.transaction() as db:
+        return await _usernames(db)
+
+
+async def _read_on_a_connection(session: RequestSession) -> list[str]:
+    return await session.read(_usernames)
+
+
+@pytest.mark.parametrize(
+    ("read", "rerun"),
+    [(_read_in_session, "the statement"), (_read_on_a_connection, "the read")],
+)
 async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
-    engine: AsyncEngine, reliability_url: str, caplog: pytest.LogCaptureFixture
+    engine: AsyncEngine,
+    reliability_url: str,
+    caplog: pytest.LogCaptureFixture,
+    read: Callable[[RequestSession], Awaitable[list[str]]],
+    rerun: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="gql_app.db")
     session = RequestSession(create_sessionmaker(engine))
     try:
-        async with session.transaction() as db:
-            assert await _usernames(db) == []
+        assert await read(session) == []
         await execute_sql(reliability_url, _WIDEN_USERNAME)
-        async with session.transaction() as db:
-            assert await _usernames(db) == []
+        assert await read(session) == []
     finally:
         await session.close()
     assert [r.getMessage() for r in caplog.records] == [
-        "statement made stale by a schema change; running the statement again"
-    ]
-
-
-async def test_a_core_read_after_a_migration_is_rerun_once_unnoticed(
-    engine: AsyncEngine, reliability_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="gql_app.db")
-    session = RequestSession(create_sessionmaker(engine))
-    try:
-        assert await session.read(_usernames) == []
-        await execute_sql(reliability_url, _WIDEN_USERNAME)
-        assert await session.read(_usernames) == []
-    finally:
-        await session.close()
-    assert [r.getMessage() for r in caplog.records] == [
-        "statement made stale by a schema change; running the read again"
+        f"statement made stale by a schema change; running {rerun} again"
     ]
 
 
