@@ -84,6 +84,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         log_level="info",
         access_log=settings.access_log,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
 
 

@@ -106,6 +106,7 @@ class Settings(BaseSettings):
 
     shutdown_grace_seconds: int = Field(10, ge=1)
     access_log: bool = False
+    keep_alive_seconds: int = Field(75, ge=1)
     max_concurrent_requests: int = Field(4, ge=0, description="0: no limit")
     environment: Environment = Environment.DEVELOPMENT
 

@@ -215,3 +215,32 @@ async def test_serve_with_migrate_upgrades_postgres_first(
     process, _ = await _serve_until_healthy("--migrate", cwd=tmp_path, env=env)
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), timeout=30) == 0
+
+
+async def _closed_after_idle(port: int, idle_seconds: float) -> bool:
+    """Whether the server closed a kept-alive connection that sat idle `idle_seconds`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        await reader.readuntil(b'{"status":"ok"}')
+        await asyncio.sleep(idle_seconds)
+        try:
+            return await asyncio.wait_for(reader.read(1), timeout=0.5) == b""
+        except TimeoutError:
+            return False  # still open: nothing to read, no end of stream
+    finally:
+        writer.close()
+
+
+async def test_serve_keeps_idle_connections_open_for_keep_alive_seconds(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    process, port = await _serve_until_healthy(cwd=tmp_path, env=env | {"KEEP_ALIVE_SECONDS": "2"})
+    try:
+        still_open = not await _closed_after_idle(port, 0.5)
+        closed = await _closed_after_idle(port, 2.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=30)
+    assert still_open
+    assert closed
