@@ -37,6 +37,7 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/gql_app_bench"
 SAMPLE_SECONDS = 0.2
 IDLE_IN_TRANSACTION = "idle in transaction"
 RSS_SAMPLES = 10
+RSS_SAMPLE_SECONDS = 1.0
 
 
 @dataclass
@@ -141,6 +142,29 @@ def _start_load(
     return process
 
 
+def _rss_by_tenth(
+    server: Server, process: subprocess.Popen[str], duration: float
+) -> tuple[list[int], list[int]]:
+    """The lowest and highest RSS of each tenth of the run, sampled every second.
+
+    A point sample lands on whatever is in flight: each password hash (argon2id) holds 64
+    MiB while it runs, so samples swing by hundreds of MiB with the logins of the moment.
+    The lowest of a tenth is what the server keeps between requests: a leak grows it.
+    """
+    floors: list[int] = []
+    peaks: list[int] = []
+    while len(floors) < RSS_SAMPLES and process.poll() is None:
+        ends = time.monotonic() + duration / RSS_SAMPLES
+        samples: list[int] = []
+        while (left := ends - time.monotonic()) > 0 and process.poll() is None:
+            time.sleep(min(RSS_SAMPLE_SECONDS, left))
+            samples.append(_rss(server))
+        if samples:
+            floors.append(min(samples))
+            peaks.append(max(samples))
+    return floors, peaks
+
+
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     direct_url = args.database_url
     dsn = asyncpg_dsn(direct_url)
@@ -161,10 +185,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         rss_start = _rss(server)
         process = _start_load(server, rows, tokens, args)
         print(f"soak: {args.concurrency} clients for {args.duration:g}s ...", flush=True)
-        rss_series: list[int] = []  # every tenth of the run
-        while len(rss_series) < RSS_SAMPLES and process.poll() is None:
-            time.sleep(args.duration / RSS_SAMPLES)
-            rss_series.append(_rss(server))
+        floors, peaks = _rss_by_tenth(server, process, args.duration)
         assert process.stdout is not None
         output = process.stdout.read()
         process.wait()
@@ -179,7 +200,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "pgbouncer": args.pgbouncer,
         "cpus": os.cpu_count(),
         "load": load,
-        "rss_bytes": {"start": rss_start, "every_tenth": rss_series},
+        "rss_bytes": {"start": rss_start, "floor_every_tenth": floors, "peak_every_tenth": peaks},
         "pg_stat_activity": asdict(sampler.watch) | {"by_state_at_end": by_state},
     }
 
@@ -189,11 +210,12 @@ def render(result: dict[str, Any]) -> str:
     outcomes = {name: count for name, count in load["outcomes"].items() if name != "ok"}
     fivexx = sum(count for status, count in load["statuses"].items() if status.startswith("5"))
     mib = 1024 * 1024
-    series = rss["every_tenth"]
+    series = rss["floor_every_tenth"]
     warm, half, end = series[0], series[len(series) // 2 - 1], series[-1]
     mode = "through PgBouncer" if result["pgbouncer"] else "direct to PostgreSQL"
     latency = f"p50 {load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms"
     tenths = " ".join(f"{value / mib:.0f}" for value in series)
+    peaks = " ".join(f"{value / mib:.0f}" for value in rss["peak_every_tenth"])
     idle = watch["longest_idle_in_transaction"]
     at_end = json.dumps(watch["by_state_at_end"], sort_keys=True)
     lines = [
@@ -202,8 +224,9 @@ def render(result: dict[str, Any]) -> str:
         f"errors by code      {json.dumps(outcomes, sort_keys=True) if outcomes else 'none'}",
         f"5xx responses       {fivexx}",
         f"latency             {latency}, max {load['max_ms']:.1f} ms",
-        f"server RSS          start {rss['start'] / mib:.0f} MiB, then every tenth: {tenths} MiB",
-        f"RSS growth          {(end - warm) / warm:+.1%} since the first tenth,"
+        f"server RSS          start {rss['start'] / mib:.0f} MiB; lowest of each tenth: {tenths} MiB",
+        f"                    highest of each tenth: {peaks} MiB",
+        f"RSS growth (lowest) {(end - warm) / warm:+.1%} since the first tenth,"
         + f" {(end - half) / half:+.1%} over the second half",
         f"idle in transaction longest {idle:.3f} s in {watch['samples']} samples,"
         + f" {watch['samples_over_1s']} samples with one over 1 s"
