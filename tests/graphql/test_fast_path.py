@@ -53,6 +53,16 @@ CASES = {
         headers={"Accept": GRAPHQL_RESPONSE_JSON},
     ),
     "null variables": Case(lambda _: {"query": ME, "variables": None}),
+    "introspection (stock execution)": Case(
+        lambda _: {"query": "{ __schema { queryType { name } } __typename }"}
+    ),
+    "a fragment and @include": Case(
+        lambda u: {
+            "query": "query F($id: ID!, $with: Boolean!) { user(id: $id) { ...U } }"
+            " fragment U on User { username createdAt @include(if: $with) }",
+            "variables": {"id": u.id, "with": False},
+        }
+    ),
     "extensions given": Case(lambda _: {"query": ME, "extensions": {"a": 1}}),
 }
 
