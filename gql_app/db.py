@@ -13,8 +13,8 @@ import ssl
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
@@ -231,6 +231,32 @@ _IN_AUTOCOMMIT_READ = "gql_app_in_autocommit_read"
 _STALE_RERUN = "statement made stale by a schema change; running %s again"
 
 
+async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """`await attempt()`, once more if it met a statement a schema change made stale
+    (`is_stale_statement`): the driver has cleared its caches, the second attempt prepares
+    anew. Only for what is safe to run twice (see `RequestSession.run`)."""
+    try:
+        return await attempt()
+    except DBAPIError as exc:
+        if not is_stale_statement(exc):
+            raise
+    logger.info(_STALE_RERUN, what)
+    return await attempt()
+
+
+@contextmanager
+def _public_database_errors() -> Iterator[None]:
+    """A failure of the database rather than of the request leaves as the `PublicError` of
+    `public_database_error`; other errors leave as they are."""
+    try:
+        yield
+    except Exception as exc:
+        public = public_database_error(exc)
+        if public is None:
+            raise
+        raise public from exc
+
+
 class _Session(AsyncSession):
     """An `AsyncSession` that reruns a statement of an autocommit read unit once when a
     schema change made its prepared statement stale (`is_stale_statement`): the statement
@@ -239,13 +265,10 @@ class _Session(AsyncSession):
     if not TYPE_CHECKING:  # to the type checker, AsyncSession's precise overloads stand
 
         async def execute(self, *args, **kwargs):
-            try:
-                return await super().execute(*args, **kwargs)
-            except DBAPIError as exc:
-                if not (self.info.get(_IN_AUTOCOMMIT_READ) and is_stale_statement(exc)):
-                    raise
-            logger.info(_STALE_RERUN, "the statement")
-            return await super().execute(*args, **kwargs)
+            execute = super().execute
+            if not self.info.get(_IN_AUTOCOMMIT_READ):
+                return await execute(*args, **kwargs)
+            return await _once_more_if_stale(lambda: execute(*args, **kwargs), "the statement")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -305,30 +328,26 @@ class RequestSession:
         object cannot reload under asyncio, so objects that earlier units loaded (the viewer,
         what the loaders cached) would break every field resolved after the failure.
         """
-        async with self._lock:
-            if self._closed:
-                raise SessionClosedError("the request is over: its session is closed")
+        async with self._turn():
             if self._session is None:
                 self._session = self._sessionmaker()
             session = self._session
-            try:
-                await session.begin()
-                if write:
-                    await session.connection(execution_options={WRITE_OPTION: True})
-                elif self._autocommit_reads:
-                    await session.connection(execution_options=_AUTOCOMMIT_READ)
-                    session.info[_IN_AUTOCOMMIT_READ] = True
-                yield session
-                session.info.pop(_IN_AUTOCOMMIT_READ, None)
-                await session.commit()
-            except BaseException as exc:
-                session.info.pop(_IN_AUTOCOMMIT_READ, None)
-                session.expunge_all()
-                await session.rollback()
-                public = public_database_error(exc) if isinstance(exc, Exception) else None
-                if public is None:
+            with _public_database_errors():
+                try:
+                    await session.begin()
+                    if write:
+                        await session.connection(execution_options={WRITE_OPTION: True})
+                    elif self._autocommit_reads:
+                        await session.connection(execution_options=_AUTOCOMMIT_READ)
+                        session.info[_IN_AUTOCOMMIT_READ] = True
+                    yield session
+                    session.info.pop(_IN_AUTOCOMMIT_READ, None)
+                    await session.commit()
+                except BaseException:
+                    session.info.pop(_IN_AUTOCOMMIT_READ, None)
+                    session.expunge_all()
+                    await session.rollback()
                     raise
-                raise public from exc
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = False) -> T:
         """`await work(session)` as one unit of work, rerun once if it met a stale statement.
@@ -341,15 +360,12 @@ class RequestSession:
         rerun is safe, provided `work` acts only through the session: no effects outside
         the database, no changes to objects it did not load itself.
         """
-        try:
+
+        async def attempt() -> T:
             async with self.transaction(write=write) as session:
                 return await work(session)
-        except DBAPIError as exc:
-            if not is_stale_statement(exc):
-                raise
-            logger.info(_STALE_RERUN, "the unit of work")
-        async with self.transaction(write=write) as session:
-            return await work(session)
+
+        return await _once_more_if_stale(attempt, "the unit of work")
 
     async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """`await work(connection)` as one unit of work that only reads, on a Core connection.
@@ -361,22 +377,9 @@ class RequestSession:
         reruns the unit once (it only read); failures of the database leave as the
         `PublicError` of `public_database_error`.
         """
-        async with self._lock:
-            if self._closed:
-                raise SessionClosedError("the request is over: its session is closed")
-            try:
-                try:
-                    return await self._read(work)
-                except DBAPIError as exc:
-                    if not is_stale_statement(exc):
-                        raise
-                logger.info(_STALE_RERUN, "the read")
-                return await self._read(work)
-            except Exception as exc:
-                public = public_database_error(exc)
-                if public is None:
-                    raise
-                raise public from exc
+        async with self._turn():
+            with _public_database_errors():
+                return await _once_more_if_stale(lambda: self._read(work), "the read")
 
     async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         if self._autocommit_reads:
@@ -384,6 +387,14 @@ class RequestSession:
                 return await work(connection)
         async with self._engine.begin() as connection:
             return await work(connection)
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The session's lock, held by one unit of work; refused once the session is closed."""
+        async with self._lock:
+            if self._closed:
+                raise SessionClosedError("the request is over: its session is closed")
+            yield
 
     async def close(self) -> None:
         """End the request's database use, once the unit of work in progress (if any) ends.
