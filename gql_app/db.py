@@ -13,20 +13,40 @@ import ssl
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections import namedtuple
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import asyncpg
-from sqlalchemy import event, pool
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Boolean, any_, bindparam, event, pool
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import URL, Dialect, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound
 from sqlalchemy.exc import TimeoutError as SATimeoutError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from gql_app.config import Settings, SslMode
 from gql_app.errors import DatabaseBusy, DatabaseUnavailable, PublicError, QueryTimeout
+from gql_app.lru import LRU
 
 APPLICATION_NAME = "gql_app"
 T = TypeVar("T")
@@ -83,12 +103,13 @@ class ReadUnitWroteError(RuntimeError):
 
 
 def _refuse_writes_in_reads(
-    connection: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: bool
-) -> None:
+    connection: Any, _cursor: Any, statement: Any, parameters: Any, context: Any, _many: bool
+) -> tuple[Any, Any]:
     # In autocommit every statement commits alone: a read unit that wrote would not be atomic.
     writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
     if writes and connection.get_execution_options().get(_READ_OPTION):
         raise ReadUnitWroteError("a unit of work writes: open it with write=True")
+    return statement, parameters  # retval=True: listened to unwrapped, `_observed` knows it
 
 
 def _ping_outside_a_transaction(dbapi_connection: Any) -> bool:
@@ -175,6 +196,46 @@ def _sqlite_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
 
 
+class _OneOf(ColumnElement[bool]):
+    """`column` equals one of the values of the list bound to `name` (see `one_of`)."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a condition as it is: no `= 1` where booleans are not native
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy's own declaration is a list
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+def one_of(
+    column: ColumnElement[Any] | InstrumentedAttribute[Any], name: str
+) -> ColumnElement[bool]:
+    """`column IN` the list of values bound to `name`, as each dialect runs it best.
+
+    PostgreSQL takes the list as one array (`column = ANY($1::BIGINT[])`): one statement text
+    for any length, so it is prepared once and binds one parameter however many ids a batch
+    has. Elsewhere the list expands into an `IN (...)` of one parameter per value.
+    """
+    return _OneOf(column, name)
+
+
+@compiles(_OneOf)
+def _compile_one_of(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    expanded = element.column.in_(bindparam(element.name, expanding=True))
+    return compiler.process(expanded, **kw)
+
+
+@compiles(_OneOf, "postgresql")
+def _compile_one_of_postgresql(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    array = bindparam(element.name, type_=ARRAY(element.column.type))
+    return compiler.process(element.column == any_(array), **kw)
+
+
 def create_engine(
     settings: Settings, *, url: URL | None = None, raw_url: str | None = None, pooled: bool = True
 ) -> AsyncEngine:
@@ -211,7 +272,9 @@ def create_engine(
         setter = _statement_timeout_setter(settings.db_statement_timeout_ms)
         event.listen(engine.sync_engine, "begin", setter)
     if engine.get_execution_options().get(AUTOCOMMIT_READS_OPTION):
-        event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_in_reads)
+        event.listen(
+            engine.sync_engine, "before_cursor_execute", _refuse_writes_in_reads, retval=True
+        )
         engine.sync_engine.dialect.do_ping = _ping_outside_a_transaction  # type: ignore[method-assign]
     if url.get_backend_name() == "postgresql" and pooled and settings.db_ping_after_seconds:
         _ping_when_idle(engine, settings.db_ping_after_seconds)
@@ -237,7 +300,7 @@ async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) ->
     anew. Only for what is safe to run twice (see `RequestSession.run`)."""
     try:
         return await attempt()
-    except DBAPIError as exc:
+    except Exception as exc:
         if not is_stale_statement(exc):
             raise
     logger.info(_STALE_RERUN, what)
@@ -286,6 +349,183 @@ def _readers(engine: AsyncEngine) -> AsyncEngine:
     return readers
 
 
+class ReadResult(Protocol):
+    """The rows a read unit's statement returned, on either way of reading (`Reads`)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def all(self) -> Sequence[Any]: ...
+
+    def scalars(self) -> Iterable[Any]: ...
+
+    def scalar_one(self) -> Any: ...
+
+
+class Reads(Protocol):
+    """What a read unit runs its statements on: a Core connection, or `_DriverReads`."""
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> ReadResult: ...
+
+
+class ConnectionLostError(Exception):
+    """The connection to the database broke during a read on the driver (`_DriverReads`)."""
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    """Rows read on the driver: tuples whose columns are also attributes, as SQLAlchemy's."""
+    return namedtuple("Row", names, rename=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled once for the driver: its SQL, how to bind its parameters and how
+    to type its rows, all as SQLAlchemy would."""
+
+    compiled: SQLCompiler
+    expanding: bool  # it has `IN` lists to expand: SQL and parameters are made per call
+    positions: tuple[str, ...]
+    binders: tuple[Processor, ...]
+    names: tuple[str, ...]  # empty: a textual statement, named by the driver's columns
+    typers: tuple[Processor, ...]
+
+    @classmethod
+    def of(cls, statement: Executable, dialect: Dialect) -> _Plan:
+        if isinstance(statement, UpdateBase):
+            raise ReadUnitWroteError("a unit of work writes: open it with write=True")
+        compiled = (
+            statement.compile(dialect=dialect) if isinstance(statement, ClauseElement) else None
+        )
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {type(statement).__name__}")
+        positions = tuple(compiled.positiontup or ())
+        binders = compiled._bind_processors
+        columns = compiled._result_columns
+        return cls(
+            compiled=compiled,
+            expanding=bool(compiled.post_compile_params),
+            positions=positions,
+            binders=tuple(binders.get(name) for name in positions),  # type: ignore[misc]
+            names=tuple(column.keyname for column in columns),
+            typers=tuple(column.type._cached_result_processor(dialect, None) for column in columns),
+        )
+
+    def sql_and_arguments(self, parameters: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+        if self.expanding:
+            state = self.compiled.construct_expanded_state(parameters, escape_names=False)
+            values, processors = state.parameters, state.processors
+            names = state.positiontup or ()
+            binders: Iterable[Processor] = (processors.get(name) for name in names)
+            sql = state.statement
+        else:
+            values = self.compiled.construct_params(parameters, escape_names=False)
+            names, binders, sql = self.positions, self.binders, self.compiled.string
+        arguments = [
+            value if bind is None else bind(value)
+            for value, bind in zip((values[name] for name in names), binders, strict=True)
+        ]
+        return sql, arguments
+
+    def rows(self, records: list[asyncpg.Record]) -> list[tuple[Any, ...]]:
+        if not records:
+            return []
+        names = self.names or tuple(records[0].keys())
+        make = _row_class(names)._make  # type: ignore[attr-defined]
+        if not any(self.typers):
+            return [make(record.values()) for record in records]
+        typers = self.typers
+        return [
+            make(
+                [
+                    value if typer is None else typer(value)
+                    for value, typer in zip(record.values(), typers, strict=True)
+                ]
+            )
+            for record in records
+        ]
+
+
+class _DriverRows:
+    """A statement's rows as `ReadResult` gives them."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._rows)
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self._rows]
+
+    def scalar_one(self) -> Any:
+        if not self._rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self._rows[0][0]
+
+
+class _DriverReads:
+    """A read unit's statements, run straight on the asyncpg connection (PostgreSQL reads in
+    autocommit): compiled, bound and typed by SQLAlchemy once per statement (`_Plan`), without
+    its execution context and result objects, which cost more than half of a read unit's CPU.
+    Statements other than queries are refused (`ReadUnitWroteError`), as in `_AUTOCOMMIT_READ`.
+    """
+
+    __slots__ = ("_connection", "_dialect", "_plans")
+
+    def __init__(self, connection: Any, plans: LRU[Executable, _Plan], dialect: Dialect) -> None:
+        self._connection = connection
+        self._plans = plans
+        self._dialect = dialect
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> _DriverRows:
+        plan = self._plans.get(statement)
+        if plan is None:
+            plan = _Plan.of(statement, self._dialect)
+            self._plans.put(statement, plan)
+        sql, arguments = plan.sql_and_arguments(parameters)
+        return _DriverRows(plan.rows(await self._connection.fetch(sql, *arguments)))
+
+
+_DRIVER_PLANS = 512
+_PLANS: weakref.WeakKeyDictionary[AsyncEngine, LRU[Executable, _Plan]] = weakref.WeakKeyDictionary()
+
+
+def _driver_plans(engine: AsyncEngine) -> LRU[Executable, _Plan] | None:
+    """The engine's compiled statements for `_DriverReads`; None: its driver is not asyncpg."""
+    if engine.dialect.driver != "asyncpg":
+        return None
+    plans = _PLANS.get(engine)
+    if plans is None:
+        plans = _PLANS[engine] = LRU(_DRIVER_PLANS)
+    return plans
+
+
+def _observed(engine: Engine) -> bool:
+    """Whether someone watches the engine's statements: SQL logging (`DB_ECHO`, or the
+    `sqlalchemy.engine` logger at INFO) or a statement event listener besides ours. Those
+    see only what SQLAlchemy executes, so reads then take SQLAlchemy's way."""
+    if engine.logger.isEnabledFor(logging.INFO):
+        return True
+    dispatch = engine.dispatch
+    return any(fn is not _refuse_writes_in_reads for fn in dispatch.before_cursor_execute) or bool(
+        dispatch.after_cursor_execute
+    )
+
+
 class SessionClosedError(RuntimeError):
     """A unit of work began after its request's session was closed."""
 
@@ -309,6 +549,7 @@ class RequestSession:
             raise TypeError("the sessionmaker must be bound to an AsyncEngine")
         self._engine = bind
         self._autocommit_reads = bool(bind.get_execution_options().get(AUTOCOMMIT_READS_OPTION))
+        self._plans = _driver_plans(bind) if self._autocommit_reads else None
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -367,26 +608,54 @@ class RequestSession:
 
         return await _once_more_if_stale(attempt, "the unit of work")
 
-    async def read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-        """`await work(connection)` as one unit of work that only reads, on a Core connection.
+    async def read(self, work: Callable[[Reads], Awaitable[T]]) -> T:
+        """`await work(reads)` as one unit of work that only reads.
 
-        What the DataLoaders run: no ORM session, transaction object or identity map, about
-        a third less CPU per unit than `transaction()`. On PostgreSQL (not behind PgBouncer)
-        in autocommit, elsewhere in a transaction, as `transaction()` runs reads; a write
-        raises `ReadUnitWroteError` there too. A statement made stale by a schema change
-        reruns the unit once (it only read); failures of the database leave as the
-        `PublicError` of `public_database_error`.
+        What the DataLoaders run: no ORM session, transaction object or identity map. On
+        PostgreSQL (not behind PgBouncer) in autocommit: straight on the driver
+        (`_DriverReads`), or on a Core connection while someone watches the statements
+        (`_observed`). Elsewhere on a Core connection in a transaction, as `transaction()`
+        runs reads. A write raises `ReadUnitWroteError` on every way. A statement made stale
+        by a schema change reruns the unit once (it only read; on the driver, asyncpg
+        prepares it anew by itself); failures of the database leave as the `PublicError` of
+        `public_database_error`.
         """
         async with self._turn():
             with _public_database_errors():
                 return await _once_more_if_stale(lambda: self._read(work), "the read")
 
-    async def _read(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    async def _read(self, work: Callable[[Reads], Awaitable[T]]) -> T:
+        if self._plans is not None and not _observed(self._engine.sync_engine):
+            return await self._read_on_driver(work, self._plans)
         if self._autocommit_reads:
             async with _readers(self._engine).connect() as connection:
                 return await work(connection)
         async with self._engine.begin() as connection:
             return await work(connection)
+
+    async def _read_on_driver(
+        self, work: Callable[[Reads], Awaitable[T]], plans: LRU[Executable, _Plan]
+    ) -> T:
+        """`work` on `_DriverReads`, on a connection of the engine's pool (pinged as usual).
+
+        A connection that broke invalidates the pool, as SQLAlchemy does on a disconnect, and
+        the unit fails with `ConnectionLostError`; one whose statement was cancelled midway
+        is closed rather than returned.
+        """
+        fairy = await self._engine.raw_connection()
+        connection = fairy.driver_connection
+        try:
+            return await work(_DriverReads(connection, plans, self._engine.dialect))
+        except Exception as exc:
+            if connection is None or connection.is_closed() or isinstance(exc, OSError):
+                self._engine.sync_engine.pool._invalidate(fairy, exc)
+                raise ConnectionLostError("the connection broke during a read") from exc
+            raise
+        except BaseException as exc:
+            fairy.invalidate(exc)
+            raise
+        finally:
+            fairy.close()
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
@@ -517,7 +786,9 @@ def public_database_error(exc: BaseException) -> PublicError | None:
         return DatabaseBusy("The database is busy; retry shortly.")
     if sqlstate == _QUERY_CANCELED:
         return QueryTimeout("The query took too long and was cancelled; nothing was changed.")
-    lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
+    lost = isinstance(exc, ConnectionLostError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
     if (
         lost
         or isinstance(cause, OSError)

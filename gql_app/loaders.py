@@ -12,11 +12,10 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from gql_app import queries
-from gql_app.db import RequestSession
+from gql_app.db import Reads, RequestSession
 from gql_app.graphql.pagination import Page
 from gql_app.queries import Record
 
@@ -56,7 +55,7 @@ def create_loaders(db: RequestSession, batch_size: int) -> Loaders:
             for parent_id, page in keys:
                 parents_by_page[page].append(parent_id)
 
-            async def read(connection: AsyncConnection) -> dict[RelatedKey, list[Record]]:
+            async def read(connection: Reads) -> dict[RelatedKey, list[Record]]:
                 found: dict[RelatedKey, list[Record]] = {}
                 for page, parent_ids in parents_by_page.items():
                     pages = await queries.related_pages(connection, relation, parent_ids, page)

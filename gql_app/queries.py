@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
-    Row,
     Select,
     bindparam,
     delete,
@@ -32,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
-from gql_app.db import copy_records, foreign_key_violation, unique_violation
+from gql_app.db import Reads, copy_records, foreign_key_violation, one_of, unique_violation
 from gql_app.graphql.pagination import Page
 from gql_app.models import AuthToken, Base, Comment, LoginFailure, Post, User
 
@@ -323,11 +322,12 @@ async def delete_all_users(session: AsyncSession) -> None:
 USER_ROW = (User.id, User.username, User.email, User.created_at)
 POST_ROW = (Post.id, Post.author_id, Post.title, Post.body, Post.created_at, Post.updated_at)
 COMMENT_ROW = (Comment.id, Comment.post_id, Comment.author_id, Comment.body, Comment.created_at)
-Record = Row[*tuple[Any, ...]]
+# A row: SQLAlchemy's, or the driver's (`db.Reads`); both are read by position or attribute.
+Record = Sequence[Any]
 AnySelect = Select[*tuple[Any, ...]]
-# What a read runs on: a unit of work's session, or a read unit's Core connection
-# (`RequestSession.read`, what the DataLoaders use).
-Reader = AsyncSession | AsyncConnection
+# What a read runs on: a unit of work's session, or a read unit's (`RequestSession.read`,
+# what the DataLoaders use).
+Reader = AsyncSession | Reads
 
 
 class PostMissingError(Exception):
@@ -508,7 +508,7 @@ def _related_statement(relation: Relation, shape: PageShape) -> AnySelect:
             *relation.keyset.row,
             func.row_number().over(partition_by=relation.parent, order_by=order).label("rn"),
         )
-        .where(relation.parent.in_(bindparam("parent_ids", expanding=True)), *conditions)
+        .where(one_of(relation.parent, "parent_ids"), *conditions)
         .subquery()
     )
     return (
@@ -535,7 +535,7 @@ async def related_pages(
 def _related_count_statement(relation: Relation) -> AnySelect:
     return (
         select(relation.parent, func.count())
-        .where(relation.parent.in_(bindparam("parent_ids", expanding=True)))
+        .where(one_of(relation.parent, "parent_ids"))
         .group_by(relation.parent)
     )
 
@@ -550,9 +550,9 @@ async def related_counts(
     return {parent_id: count for parent_id, count in result}
 
 
-_users_by_ids = select(*USER_ROW).where(User.id.in_(bindparam("ids", expanding=True)))
-_posts_by_ids = select(*POST_ROW).where(Post.id.in_(bindparam("ids", expanding=True)))
-_comments_by_ids = select(*COMMENT_ROW).where(Comment.id.in_(bindparam("ids", expanding=True)))
+_users_by_ids = select(*USER_ROW).where(one_of(User.id, "ids"))
+_posts_by_ids = select(*POST_ROW).where(one_of(Post.id, "ids"))
+_comments_by_ids = select(*COMMENT_ROW).where(one_of(Comment.id, "ids"))
 
 
 async def _rows_by_id(

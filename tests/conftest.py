@@ -24,6 +24,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import asyncpg
 import httpx
 import pytest
+from asyncpg.connection import LoggedQuery
 from fastapi import FastAPI
 from passlib.hash import bcrypt
 from sqlalchemy import event
@@ -399,6 +400,23 @@ def sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
     return log
 
 
+@pytest.fixture
+def driver_sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
+    """Records the statements read units run straight on asyncpg (`db._DriverReads`, on
+    PostgreSQL). `sql_log` cannot: its listener is what sends reads SQLAlchemy's way."""
+    resources: Resources = app_client[0].state.resources
+    log = StatementLog()
+
+    def record(query: LoggedQuery) -> None:
+        log.statements.append(query.query)
+
+    def watch(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+        dbapi_connection.driver_connection.add_query_logger(record)
+
+    event.listen(resources.engine.sync_engine.pool, "checkout", watch)
+    return log
+
+
 async def graphql(
     client: httpx.AsyncClient,
     query: str,
@@ -496,7 +514,7 @@ def make_post(db: RequestSession) -> MakePost:
                 body=body,
                 now=EPOCH + timedelta(minutes=minute),
             )
-        return encode_global_id("Post", row.id)
+        return encode_global_id("Post", row[0])
 
     return make
 
@@ -516,7 +534,7 @@ def make_comment(db: RequestSession) -> MakeComment:
                 body=body,
                 now=EPOCH + timedelta(minutes=minute),
             )
-        return encode_global_id("Comment", row.id)
+        return encode_global_id("Comment", row[0])
 
     return make
 

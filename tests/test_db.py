@@ -2,20 +2,30 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Select, TextClause, event, select, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql_app import queries
 from gql_app.config import load_settings
 from gql_app.db import (
     APPLICATION_NAME,
+    Reads,
     RequestSession,
     SessionClosedError,
     create_engine,
     create_sessionmaker,
+    one_of,
 )
+from gql_app.graphql.pagination import Page
+from gql_app.models import User
+from gql_app.seed import seed
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -116,7 +126,7 @@ async def test_a_core_read_unit_returns_its_connection_and_none_runs_after_close
 ) -> None:
     session = RequestSession(create_sessionmaker(engine))
 
-    async def one(connection: AsyncConnection) -> Any:
+    async def one(connection: Reads) -> Any:
         return (await connection.execute(text("SELECT 1"))).scalar_one()
 
     value = await session.read(one)
@@ -126,3 +136,85 @@ async def test_a_core_read_unit_returns_its_connection_and_none_runs_after_close
         await session.read(one)
     assert value == 1
     assert checked_out == 0
+
+
+async def _read_queries(db: RequestSession, keys: list[int]) -> list[Any]:
+    """What every read query of `queries` returns for `keys`, as plain values; each key's
+    attributes too (`Keyset.key_of` reads rows by attribute)."""
+    first = Page(limit=2)
+    results: list[Any] = []
+    for by_ids in (queries.users_by_ids, queries.posts_by_ids, queries.comments_by_ids):
+        rows = await db.read(partial(by_ids, ids=keys))
+        results.append({pk: tuple(row) for pk, row in rows.items()})
+    for keyset in (queries.USERS_BY_USERNAME, queries.POSTS_NEWEST, queries.COMMENTS_OLDEST):
+        page = await db.read(partial(queries.page_of, keyset=keyset, page=first))
+        after = first._replace(after=keyset.key_of(page[-1]))
+        rest = await db.read(partial(queries.page_of, keyset=keyset, page=after))
+        results.append([(tuple(row), keyset.key_of(row)) for row in (*page, *rest)])
+    matching = partial(queries.count_of, table=User, username_contains="%user%")
+    results.append(await db.read(matching))
+    for relation in queries.RELATIONS:
+        pages = await db.read(
+            partial(queries.related_pages, relation=relation, parent_ids=keys, page=first)
+        )
+        counts = await db.read(partial(queries.related_counts, relation=relation, parent_ids=keys))
+        results.append(({pk: [tuple(row) for row in rows] for pk, rows in pages.items()}, counts))
+    return results
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_reads_on_the_driver_return_what_sqlalchemy_returns(
+    engine: AsyncEngine, db: RequestSession
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=4, posts_per_user=3, comments_per_post=2)
+    keys = [1, 2, 3, 5, 999]
+    on_the_driver = await _read_queries(db, keys)
+    event.listen(engine.sync_engine, "before_cursor_execute", _watch)  # SQLAlchemy's way
+    try:
+        on_sqlalchemy = await _read_queries(db, keys)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", _watch)
+    assert on_the_driver == on_sqlalchemy
+    assert on_the_driver[0][1][1] == "user00001"  # not both empty
+
+
+def _watch(*_: object) -> None:
+    """A statement listener: reads then take SQLAlchemy's way (`db._observed`)."""
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_read_on_the_driver_wants_exactly_one_row_for_scalar_one(
+    db: RequestSession,
+) -> None:
+    statement = text("SELECT generate_series(1, :rows)")
+    with pytest.raises(NoResultFound):
+        await db.read(lambda reads: _scalar_one(reads, statement, 0))
+    with pytest.raises(MultipleResultsFound):
+        await db.read(lambda reads: _scalar_one(reads, statement, 2))
+    assert await db.read(lambda reads: _scalar_one(reads, statement, 1)) == 1
+
+
+async def _scalar_one(reads: Reads, statement: TextClause, rows: int) -> Any:
+    return (await reads.execute(statement, {"rows": rows})).scalar_one()
+
+
+def test_one_of_binds_one_array_on_postgres_and_expands_elsewhere() -> None:
+    statement = select(User.id).where(one_of(User.id, "ids"))
+    postgres = str(statement.compile(dialect=PGDialect_asyncpg()))  # type: ignore[no-untyped-call]
+    sqlite_ = str(statement.compile(dialect=sqlite.dialect()))
+    assert postgres.endswith("WHERE users.id = ANY ($1::BIGINT[])"), postgres
+    assert sqlite_.endswith("WHERE users.id IN (__[POSTCOMPILE_ids])"), sqlite_
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_read_on_the_driver_expands_an_in_list(db: RequestSession) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=3, posts_per_user=0, comments_per_post=0)
+    statement = select(User.username).where(User.id.in_([1, 3])).order_by(User.id)
+    usernames = await db.read(lambda reads: _scalars(reads, statement))
+    assert usernames == ["user00001", "user00003"]
+
+
+async def _scalars(reads: Reads, statement: Select[str]) -> list[str]:
+    return list((await reads.execute(statement)).scalars())

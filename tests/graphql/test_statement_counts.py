@@ -1,6 +1,7 @@
 """Statements per request depend on the depth of the query, never on the rows (contract 4)."""
 
 import httpx
+import pytest
 from sqlalchemy import event
 
 from gql_app.config import load_settings
@@ -38,6 +39,19 @@ async def test_benchmark_operation_costs_the_same_few_statements_for_5_or_200_us
         counts.append(len(statements))
     # the users page, the posts of all those users, their comments, the comments' authors
     assert counts == [4, 4], statements
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_benchmark_operation_reads_the_same_few_statements_straight_on_the_driver(
+    client: httpx.AsyncClient, db: RequestSession, driver_sql_log: StatementLog
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=60, posts_per_user=12, comments_per_post=6)
+    # The first use of a connection adds asyncpg's introspection of the id array type.
+    await graphql_data(client, BENCHMARK)
+    statements = await _statements(client, driver_sql_log, BENCHMARK)
+    assert len(statements) == 4, statements
+    assert all(statement.startswith("SELECT") for statement in statements), statements
 
 
 async def test_benchmark_operation_returns_every_nested_page(

@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql_app.config import Settings
 from gql_app.db import (
+    Reads,
     RequestSession,
     SessionClosedError,
     create_engine,
@@ -56,6 +58,19 @@ async def _count_users(engine: AsyncEngine) -> int:
             return int((await db.execute(_COUNT_USERS)).scalar_one())
     finally:
         await session.close()
+
+
+async def _read_count_users(engine: AsyncEngine) -> int:
+    """`_count_users` as a read unit: straight on the driver (`db._DriverReads`)."""
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        return int(await session.read(lambda reads: _scalar(reads, _COUNT_USERS)))
+    finally:
+        await session.close()
+
+
+async def _scalar(reads: Reads, statement: TextClause, **parameters: object) -> Any:
+    return (await reads.execute(statement, parameters)).scalar_one()
 
 
 async def test_an_exhausted_pool_is_database_busy_and_the_pool_heals(
@@ -128,10 +143,70 @@ async def test_a_stopped_server_is_database_unavailable_and_its_restart_heals(
     assert await _count_users(engine) == 0
 
 
+async def test_a_stopped_server_fails_a_read_as_database_unavailable_and_its_restart_heals(
+    engine: AsyncEngine, own_postgres: PostgresCluster
+) -> None:
+    assert await _read_count_users(engine) == 0
+    own_postgres.stop()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            await _read_count_users(engine)
+    finally:
+        own_postgres.start()
+    assert await _read_count_users(engine) == 0
+
+
+async def test_a_read_past_the_timeout_is_query_timeout_and_the_connection_heals(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        with pytest.raises(QueryTimeout):
+            await session.read(lambda reads: _scalar(reads, _SLEEP, seconds=2))
+    finally:
+        await session.close()
+    assert await _read_count_users(engine) == 0
+    assert_no_leaks(await settled_connections(reliability_url, limit=1), limit=1)
+
+
+async def test_a_read_cancelled_mid_statement_closes_its_connection_and_the_next_heals(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    task = asyncio.create_task(session.read(lambda reads: _scalar(reads, _SLEEP, seconds=0.25)))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await session.close()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert await _read_count_users(engine) == 0
+    assert_no_leaks(await settled_connections(reliability_url, limit=1), limit=1)
+
+
+async def test_a_connection_killed_mid_read_is_database_unavailable_and_the_next_read_heals(
+    engine: AsyncEngine, reliability_url: str
+) -> None:
+    session = RequestSession(create_sessionmaker(engine))
+    try:
+        read = asyncio.create_task(session.read(lambda reads: _scalar(reads, _SLEEP, seconds=0.25)))
+        await asyncio.sleep(0.1)
+        await execute_sql(reliability_url, _KILL_ACTIVE_APP_CONNECTIONS)
+        with pytest.raises(DatabaseUnavailable):
+            await read
+    finally:
+        await session.close()
+    assert await _read_count_users(engine) == 0
+
+
+_KILL_ACTIVE_APP_CONNECTIONS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE application_name = 'gql_app' AND state = 'active'"
+)
 _WIDEN_USERNAME = "ALTER TABLE users ALTER COLUMN username TYPE varchar(60)"
 
 
-async def _usernames(db: AsyncSession | AsyncConnection) -> list[str]:
+async def _usernames(db: AsyncSession | Reads) -> list[str]:
     return list((await db.execute(text("SELECT username FROM users"))).scalars())
 
 
@@ -144,18 +219,30 @@ async def _read_on_a_connection(session: RequestSession) -> list[str]:
     return await session.read(_usernames)
 
 
+_RERUN = "statement made stale by a schema change; running {} again"
+
+
 @pytest.mark.parametrize(
-    ("read", "rerun"),
-    [(_read_in_session, "the statement"), (_read_on_a_connection, "the read")],
+    ("read", "watched", "reruns"),
+    [
+        (_read_in_session, False, [_RERUN.format("the statement")]),
+        # SQLAlchemy's way (statements watched): the read unit runs again.
+        (_read_on_a_connection, True, [_RERUN.format("the read")]),
+        # On the driver, outside a transaction, asyncpg prepares the statement anew itself.
+        (_read_on_a_connection, False, []),
+    ],
 )
 async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
     engine: AsyncEngine,
     reliability_url: str,
     caplog: pytest.LogCaptureFixture,
     read: Callable[[RequestSession], Awaitable[list[str]]],
-    rerun: str,
+    watched: bool,
+    reruns: list[str],
 ) -> None:
     caplog.set_level(logging.INFO, logger="gql_app.db")
+    if watched:
+        event.listen(engine.sync_engine, "before_cursor_execute", lambda *_: None)
     session = RequestSession(create_sessionmaker(engine))
     try:
         assert await read(session) == []
@@ -163,9 +250,7 @@ async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
         assert await read(session) == []
     finally:
         await session.close()
-    assert [r.getMessage() for r in caplog.records] == [
-        f"statement made stale by a schema change; running {rerun} again"
-    ]
+    assert [r.getMessage() for r in caplog.records] == reruns
 
 
 async def test_a_write_after_a_migration_fails_on_its_stale_statement_in_a_plain_transaction(

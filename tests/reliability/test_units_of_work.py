@@ -7,10 +7,16 @@ import asyncio
 
 import pytest
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.config import Settings
-from gql_app.db import ReadUnitWroteError, RequestSession, create_engine, create_sessionmaker
+from gql_app.db import (
+    Reads,
+    ReadUnitWroteError,
+    RequestSession,
+    create_engine,
+    create_sessionmaker,
+)
 from gql_app.models import User
 from tests.reliability.conftest import app_connections, reliability_settings
 
@@ -43,7 +49,7 @@ async def test_a_core_read_unit_leaves_its_connection_idle_between_statements(
 ) -> None:
     session = RequestSession(create_sessionmaker(engine))
 
-    async def work(connection: AsyncConnection) -> list[str]:
+    async def work(connection: Reads) -> list[str]:
         await connection.execute(_COUNT_USERS)
         between = [state.state for state in await app_connections(reliability_url)]
         await connection.execute(_COUNT_USERS)
@@ -62,10 +68,10 @@ async def test_a_core_read_unit_that_writes_is_refused_and_writes_nothing(
     session = RequestSession(create_sessionmaker(engine))
     row = {"username": "sneaky", "email": "sneaky@example.org", "password_hash": "hash"}
 
-    async def write(connection: AsyncConnection) -> None:
+    async def write(connection: Reads) -> None:
         await connection.execute(insert(User).values(row))
 
-    async def count(connection: AsyncConnection) -> int:
+    async def count(connection: Reads) -> int:
         return int((await connection.execute(_COUNT_USERS)).scalar_one())
 
     try:
