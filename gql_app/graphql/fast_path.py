@@ -47,8 +47,6 @@ from gql_app.graphql.http import (
 )
 from gql_app.graphql.limits import (
     cost_extension,
-    document_context,
-    measure_operation,
     query_limits,
     violations,
     without_suggestion,
@@ -151,9 +149,10 @@ class FastQueryPath:
         operation = get_operation_ast(document, operation_name)
         if operation is None or operation.operation is not OperationType.QUERY:
             return None
-        measure = measure_operation(
+        measure = self.caches.measures.measure(
             self.schema._schema,
-            document_context(document),
+            query,
+            document,
             operation,
             variables,
             self.limits.default_page_size,

@@ -37,11 +37,15 @@ from graphql import (
     GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
+    ListValueNode,
     NamedTypeNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    ValueNode,
+    VariableNode,
     get_named_type,
     get_nullable_type,
     get_operation_ast,
@@ -57,6 +61,7 @@ from strawberry.schema.config import BatchingConfig
 
 from gql_app.config import Settings
 from gql_app.graphql.pagination import DEFAULT_PAGE_SIZE
+from gql_app.lru import LRU
 
 PAGE_ARGUMENTS = ("first", "last")
 # What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean
@@ -159,6 +164,9 @@ class _Measurer:
         self._variables = variables
         self._default_page_size = default_page_size
         self._fragments: dict[str, Measure] = {}
+        # The variables the measure depends on, whatever their values: those in the page
+        # arguments of paginated fields and in the arguments of other list fields.
+        self.read: dict[str, None] = {}
 
     def operation(self, operation: OperationDefinitionNode) -> Measure:
         self._measure_fragments(operation)
@@ -226,21 +234,37 @@ class _Measurer:
         """How many times the field's selection set is resolved, at most."""
         if definition is None:
             return 1
+        paginated = any(name in definition.args for name in PAGE_ARGUMENTS)
+        if not paginated and not is_list_type(get_nullable_type(definition.type)):
+            return 1
         arguments = {
             argument.name.value: value_from_ast_untyped(argument.value, self._variables)
             for argument in node.arguments or ()
         }
-        if any(name in definition.args for name in PAGE_ARGUMENTS):
+        for argument in node.arguments or ():
+            if not paginated or argument.name.value in PAGE_ARGUMENTS:
+                self.read.update(dict.fromkeys(_variables_in(argument.value)))
+        if paginated:
             sizes = [arguments.get(name) for name in PAGE_ARGUMENTS]
             counts = [
                 size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
             ]
             return max(0, max(counts, default=self._default_page_size))
-        if is_list_type(get_nullable_type(definition.type)):
-            return max(
-                (len(value) for value in arguments.values() if isinstance(value, list)), default=1
-            )
-        return 1
+        return max(
+            (len(value) for value in arguments.values() if isinstance(value, list)), default=1
+        )
+
+
+def _variables_in(value: ValueNode) -> Iterator[str]:
+    """The names of the variables in an argument's value, however deep."""
+    if isinstance(value, VariableNode):
+        yield value.name.value
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            yield from _variables_in(item)
+    elif isinstance(value, ObjectValueNode):
+        for field in value.fields:
+            yield from _variables_in(field.value)
 
 
 def measure_operation(
@@ -253,6 +277,61 @@ def measure_operation(
     """What `operation` of the context's document asks for, with the request's variables."""
     given = _operation_variables(operation, variables)
     return _Measurer(schema, context, given, default_page_size).operation(operation)
+
+
+_ABSENT = object()
+
+
+class MeasureMemo:
+    """`measure_operation` remembered: by query text, operation name and the values (with
+    their types: `true` is no page size, `1` is) of the variables the measure reads, so a
+    query's later requests do not walk its document again. Values that cannot be hashed
+    (lists, objects) are measured anew. Bounded: `size` operations, `size` measures.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._read: LRU[tuple[str, str | None], tuple[str, ...]] = LRU(size)
+        self._measures: LRU[tuple[Any, ...], Measure] = LRU(size)
+
+    def measure(
+        self,
+        schema: GraphQLSchema,
+        query: str,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+        default_page_size: int,
+    ) -> Measure:
+        """What `measure_operation` answers for `operation` of `document`, parsed from `query`."""
+        given = _operation_variables(operation, variables)
+        operation_key = (query, operation.name.value if operation.name else None)
+        read = self._read.get(operation_key)
+        key = _measure_key(operation_key, read, given) if read is not None else None
+        found = self._measures.get(key) if key is not None else None
+        if found is not None:
+            return found
+        measurer = _Measurer(schema, document_context(document), given, default_page_size)
+        measure = measurer.operation(operation)
+        if read is None:
+            read = tuple(measurer.read)
+            self._read.put(operation_key, read)
+            key = _measure_key(operation_key, read, given)
+        if key is not None:
+            self._measures.put(key, measure)
+        return measure
+
+
+def _measure_key(
+    operation_key: tuple[str, str | None], read: tuple[str, ...], given: Mapping[str, Any]
+) -> tuple[Any, ...] | None:
+    """The memo's key of a measure, or None when a value it reads cannot be hashed."""
+    values = (given.get(name, _ABSENT) for name in read)
+    key = (*operation_key, *((type(value), value) for value in values))
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def document_context(document: DocumentNode) -> ASTValidationContext:

@@ -21,6 +21,7 @@ from strawberry.schema.schema import validate_document
 
 from gql_app.config import Settings
 from gql_app.graphql.compiled import PlanCache, compiled_execution
+from gql_app.graphql.limits import MeasureMemo
 from gql_app.lru import LRU
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
@@ -41,6 +42,7 @@ class QueryCaches:
         self.validation: LRU[Any, list[GraphQLError]] = LRU(size)
         self.valid: LRU[str, DocumentNode] = LRU(size)  # passed every document-only rule
         self.plans = PlanCache(size)
+        self.measures = MeasureMemo(size)  # the fast path's query limits
 
 
 class CachedValidation(SchemaExtension):

@@ -287,3 +287,14 @@ async def test_batches_over_max_batch_size_are_refused(app_with: AppWith) -> Non
         assert response.status_code == 400
         assert "Too many operations" in response.json()["errors"][0]["message"]
         await assert_still_answering(client)
+
+
+async def test_the_fast_path_reports_the_cost_of_each_requests_page_size(
+    client: httpx.AsyncClient,
+) -> None:
+    query = "query($n: Int) { users(first: $n) { edges { node { username } } } }"
+    costs = [
+        (await post(client, query, {"n": n})).json()["extensions"]["cost"]["requested"]
+        for n in (2, 2, 5, 2)
+    ]
+    assert costs == [1 + 2 * 3, 1 + 2 * 3, 1 + 5 * 3, 1 + 2 * 3]
