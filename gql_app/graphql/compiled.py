@@ -321,10 +321,16 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 async def drive(coroutines: list[Coroutine[Any, Any, Any]]) -> list[tuple[bool, Any]]:
     """Run the coroutines of one depth together: (ok, value or error) of each.
 
-    Each runs in a task of its own, as under graphql-core: `asyncio.timeout` (the pool's
-    checkout timeout) cancels the current task, so a coroutine must be one. Their
-    DataLoader calls land in the same batch.
+    Each of several runs in a task of its own, as under graphql-core: `asyncio.timeout`
+    (the pool's checkout timeout) cancels the current task, so a coroutine must be one.
+    Their DataLoader calls land in the same batch. A lone coroutine (one root field, one
+    batch of a depth) runs in the request's task: a task more would only cost its creation.
     """
+    if len(coroutines) == 1:
+        try:
+            return [(True, await coroutines[0])]
+        except Exception as error:  # noqa: BLE001 - the field's error, as gather returns it
+            return [(False, error)]
     results = await asyncio.gather(*coroutines, return_exceptions=True)
     return [(not isinstance(result, BaseException), result) for result in results]
 
