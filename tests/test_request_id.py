@@ -1,0 +1,30 @@
+"""Fresh request ids (gql_app/request_id.py): 32 hex digits, never repeated, not even by
+workers forked from one parent."""
+
+from __future__ import annotations
+
+import multiprocessing
+import re
+
+from gql_app.request_id import fresh_id
+
+
+def test_fresh_ids_are_32_hex_digits() -> None:
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh_id())
+
+
+def test_fresh_ids_do_not_repeat() -> None:
+    ids = {fresh_id() for _ in range(10_000)}
+    assert len(ids) == 10_000
+
+
+def test_forked_workers_do_not_repeat_each_others_ids() -> None:
+    fork = multiprocessing.get_context("fork")
+    with fork.Pool(2) as pool:
+        children = pool.starmap(_ids, [(100,), (100,)])
+    parent = _ids(100)
+    assert len({*parent, *children[0], *children[1]}) == 300
+
+
+def _ids(count: int) -> list[str]:
+    return [fresh_id() for _ in range(count)]
