@@ -40,6 +40,7 @@ from math import isfinite
 from types import CoroutineType
 from typing import Any
 
+import strawberry
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -75,6 +76,7 @@ from graphql.type.scalars import (
 from strawberry.extensions import SchemaExtension
 from strawberry.types import Info
 from strawberry.types.arguments import convert_arguments
+from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 
 from gql_app.lru import LRU
@@ -110,6 +112,10 @@ PLAIN_LEAVES: dict[Callable[[Any], Any], tuple[type, Callable[[Any], bool] | Non
     serialize_int: (int, _in_int_range),
     serialize_float: (float, isfinite),
 }
+
+
+# Argument types whose values Strawberry's `convert_arguments` returns unchanged.
+PLAIN_ARGUMENT_TYPES = frozenset((str, int, float, bool, strawberry.ID))
 
 
 class FallBack(Exception):
@@ -158,6 +164,9 @@ class FieldPlan:
     strawberry_field: StrawberryField | None
     completion: Completion | None
     batch: Batch | None = None  # the resolver's batch form (see `batched`)
+    # (GraphQL name, Python name) of each argument, when every one is a built-in scalar
+    # (which Strawberry passes on as graphql-core coerced it); else None.
+    plain_arguments: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -222,9 +231,10 @@ def _within(indices: Indices, index: int) -> Indices:
 class Compiler:
     """Builds the plan of one operation from an executor graphql-core built for it."""
 
-    def __init__(self, executor: Executor[Any]) -> None:
+    def __init__(self, executor: Executor[Any], strawberry_schema: Any) -> None:
         self.executor = executor
         self.schema = executor.schema
+        self.strawberry_schema = strawberry_schema
 
     def root(self) -> ObjectPlan:
         operation = self.executor.operation
@@ -277,9 +287,34 @@ class Compiler:
             raise FallBack("a default resolver other than getattr")
         completion = self._completion(definition.type, details)
         batch = strawberry_field.metadata.get(BATCH_KEY) if kind is RESOLVER else None
+        plain_arguments = self._plain_arguments(strawberry_field)
         return FieldPlan(
-            key, name, kind, details, nodes, definition, parent, strawberry_field, completion, batch
+            key,
+            name,
+            kind,
+            details,
+            nodes,
+            definition,
+            parent,
+            strawberry_field,
+            completion,
+            batch,
+            plain_arguments,
         )
+
+    def _plain_arguments(
+        self, strawberry_field: StrawberryField
+    ) -> tuple[tuple[str, str], ...] | None:
+        names = []
+        for argument in strawberry_field.arguments:
+            type_ = argument.type
+            if type(type_) is StrawberryOptional:  # not Maybe, which wraps its values
+                type_ = type_.of_type
+            if type_ not in PLAIN_ARGUMENT_TYPES or argument.python_name is None:
+                return None
+            name = self.strawberry_schema.config.name_converter.from_argument(argument)
+            names.append((name, argument.python_name))
+        return tuple(names)
 
     def _completion(self, type_: GraphQLOutputType, details: list[FieldDetails]) -> Completion:
         nullable = not is_non_null_type(type_)
@@ -341,7 +376,7 @@ class Run:
     def __init__(self, executor: Executor[Any], strawberry_schema: Any) -> None:
         self.executor = executor
         self.strawberry_schema = strawberry_schema
-        self.compiler = Compiler(executor)
+        self.compiler = Compiler(executor, strawberry_schema)
         self.errors = CollectedErrors()
         self.box: dict[str, Any] = {"data": {}}
         self.calls: dict[FieldPlan, tuple[list[str], dict[str, Any]]] = {}
@@ -515,17 +550,14 @@ class Run:
         except GraphQLError as error:
             raise FallBack("argument coercion failed") from error
         info = PlanInfo(_raw_info=self._info(field_plan), _field=strawberry_field)
-        schema = self.strawberry_schema
-        try:
-            kwargs = convert_arguments(
-                raw_arguments,
-                strawberry_field.arguments,
-                scalar_registry=schema.schema_converter.scalar_registry,
-                config=schema.config,
-                info=info,
-            )
-        except Exception as error:
-            raise FallBack("argument conversion failed") from error
+        if field_plan.plain_arguments is not None:
+            kwargs = {
+                python_name: raw_arguments[name]
+                for name, python_name in field_plan.plain_arguments
+                if name in raw_arguments
+            }
+        else:
+            kwargs = self._converted(raw_arguments, strawberry_field, info)
         source_keys = [
             parameter.name
             for parameter in (resolver.parent_parameter, resolver.root_parameter)
@@ -534,6 +566,22 @@ class Run:
         if resolver.info_parameter is not None:
             kwargs[resolver.info_parameter.name] = info
         return source_keys, kwargs
+
+    def _converted(
+        self, raw_arguments: dict[str, Any], strawberry_field: StrawberryField, info: PlanInfo
+    ) -> dict[str, Any]:
+        """The arguments as Strawberry passes them to the resolver."""
+        schema = self.strawberry_schema
+        try:
+            return convert_arguments(
+                raw_arguments,
+                strawberry_field.arguments,
+                scalar_registry=schema.schema_converter.scalar_registry,
+                config=schema.config,
+                info=info,
+            )
+        except Exception as error:
+            raise FallBack("argument conversion failed") from error
 
     def _field_error(
         self,
