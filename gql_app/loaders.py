@@ -12,9 +12,8 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from strawberry.dataloader import DataLoader
-
 from gql_app import queries
+from gql_app.dataloader import DataLoader
 from gql_app.db import Reads, RequestSession
 from gql_app.graphql.pagination import Page
 from gql_app.queries import Record

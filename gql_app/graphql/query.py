@@ -7,9 +7,9 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.dataloader import DataLoader
 
 from gql_app import models, queries
+from gql_app.dataloader import DataLoader
 from gql_app.errors import BadUserInput
 from gql_app.graphql.ids import decode_global_id, decode_id_of
 from gql_app.graphql.types import (

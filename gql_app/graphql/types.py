@@ -6,15 +6,15 @@ statements of a request depend on the depth of its query, not on the rows it ret
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
-from strawberry.dataloader import DataLoader
 
 from gql_app import models, queries
+from gql_app.dataloader import DataLoader
 from gql_app.graphql.compiled import batched
 from gql_app.graphql.context import Context
 from gql_app.graphql.ids import encode_global_id
@@ -30,7 +30,6 @@ from gql_app.queries import Record
 
 NodeT = TypeVar("NodeT")
 T = TypeVar("T")
-KeyT = TypeVar("KeyT", bound=Hashable)
 Info = strawberry.Info[Context, None]
 
 First = Annotated[
@@ -167,21 +166,6 @@ def connection(
 # batch form with its one object. A batch form returns one value or exception per object.
 
 
-async def load_each(loader: DataLoader[KeyT, T], keys: list[KeyT]) -> list[T | Exception]:
-    """`loader.load` of each key, in one batch: its value, or the error it raised.
-
-    Each distinct key is loaded once (many comments share an author).
-    """
-    futures = {key: loader.load(key) for key in keys}
-    found: dict[KeyT, T | Exception] = {}
-    for key, future in futures.items():  # the batch resolves them all at once: one wait
-        try:
-            found[key] = await future
-        except Exception as error:  # noqa: BLE001 - that key's error
-            found[key] = error
-    return [found[key] for key in keys]
-
-
 def only(values: Sequence[T | Exception]) -> T:
     """The value a batch form returned for its one object, or the error, raised."""
     (value,) = values
@@ -200,7 +184,7 @@ async def related(
     """Nested connections: the same page of each parent's rows, in one batch."""
     page = page_of(info, relation.keyset, *arguments)
     loaders = info.context.loaders
-    pages = await load_each(loaders.pages[relation], [(parent.pk, page) for parent in parents])
+    pages = await loaders.pages[relation].load_many([(parent.pk, page) for parent in parents])
     counts = loaders.counts[relation]
     return [
         rows
@@ -222,7 +206,7 @@ async def rows_of(
     """
     made: dict[int, T] = {}
     objects: list[T | Exception] = []
-    rows: list[Record | None | Exception] = await load_each(loader, ids)
+    rows = await loader.load_many(ids)
     for pk, row in zip(ids, rows, strict=True):
         if isinstance(row, Exception):
             objects.append(row)
@@ -240,7 +224,7 @@ async def counts_of(
     info: Info, relation: queries.Relation, parents: Sequence[Node]
 ) -> list[int | Exception]:
     """How many related rows each parent has, in one batch."""
-    return await load_each(info.context.loaders.counts[relation], [p.pk for p in parents])
+    return await info.context.loaders.counts[relation].load_many([p.pk for p in parents])
 
 
 async def authors_of(
