@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from functools import cached_property
+from typing import TypeVar
 
 from gql_app import queries
 from gql_app.dataloader import DataLoader
@@ -20,34 +21,67 @@ from gql_app.queries import Record
 
 RelatedKey = tuple[int, Page]
 
+ByIds = Callable[[queries.Reader, Sequence[int]], Awaitable[dict[int, Record]]]
+KeyT = TypeVar("KeyT")
+LoaderT = TypeVar("LoaderT")
 
-@dataclass(frozen=True, slots=True)
+
+class _EachRelation(dict[KeyT, LoaderT]):
+    """A relation's loader, made when first asked for."""
+
+    def __init__(self, make: Callable[[KeyT], LoaderT]) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, relation: KeyT) -> LoaderT:
+        loader = self[relation] = self.make(relation)
+        return loader
+
+
 class Loaders:
     """The DataLoaders of one request (or one mutation: writes start a fresh set).
 
-    `pages` and `counts` serve each relation of `queries.RELATIONS`: one page of related
-    rows per `(parent id, page)`, and how many related rows a parent has.
+    Each is made on first use: most requests use one or two of the nine. `pages` and
+    `counts` serve each relation of `queries.RELATIONS`: one page of related rows per
+    `(parent id, page)`, and how many related rows a parent has.
     """
 
-    user: DataLoader[int, Record | None]
-    post: DataLoader[int, Record | None]
-    comment: DataLoader[int, Record | None]
-    pages: Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]
-    counts: Mapping[queries.Relation, DataLoader[int, int]]
+    def __init__(self, db: RequestSession, batch_size: int) -> None:
+        self.db = db
+        self.batch_size = batch_size
 
+    @cached_property
+    def user(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.users_by_ids)
 
-ByIds = Callable[[queries.Reader, Sequence[int]], Awaitable[dict[int, Record]]]
+    @cached_property
+    def post(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.posts_by_ids)
 
+    @cached_property
+    def comment(self) -> DataLoader[int, Record | None]:
+        return self._by_id(queries.comments_by_ids)
 
-def create_loaders(db: RequestSession, batch_size: int) -> Loaders:
-    def by_id(query: ByIds) -> DataLoader[int, Record | None]:
+    @cached_property
+    def pages(self) -> Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]:
+        return _EachRelation(self._pages)
+
+    @cached_property
+    def counts(self) -> Mapping[queries.Relation, DataLoader[int, int]]:
+        return _EachRelation(self._counts)
+
+    def _by_id(self, query: ByIds) -> DataLoader[int, Record | None]:
+        db = self.db
+
         async def load(ids: list[int]) -> list[Record | None]:
             rows = await db.read(lambda connection: query(connection, ids))
             return [rows.get(pk) for pk in ids]
 
-        return DataLoader(load, max_batch_size=batch_size)
+        return DataLoader(load, max_batch_size=self.batch_size)
 
-    def related(relation: queries.Relation) -> DataLoader[RelatedKey, list[Record]]:
+    def _pages(self, relation: queries.Relation) -> DataLoader[RelatedKey, list[Record]]:
+        db = self.db
+
         async def load(keys: list[RelatedKey]) -> list[list[Record]]:
             # Parents asking for the same page share a statement; usually all of them do.
             parents_by_page: dict[Page, list[int]] = defaultdict(list)
@@ -64,21 +98,15 @@ def create_loaders(db: RequestSession, batch_size: int) -> Loaders:
             found = await db.read(read)
             return [found[key] for key in keys]
 
-        return DataLoader(load, max_batch_size=batch_size)
+        return DataLoader(load, max_batch_size=self.batch_size)
 
-    def count(relation: queries.Relation) -> DataLoader[int, int]:
+    def _counts(self, relation: queries.Relation) -> DataLoader[int, int]:
+        db = self.db
+
         async def load(parent_ids: list[int]) -> list[int]:
             counts = await db.read(
                 lambda connection: queries.related_counts(connection, relation, parent_ids)
             )
             return [counts.get(parent_id, 0) for parent_id in parent_ids]
 
-        return DataLoader(load, max_batch_size=batch_size)
-
-    return Loaders(
-        user=by_id(queries.users_by_ids),
-        post=by_id(queries.posts_by_ids),
-        comment=by_id(queries.comments_by_ids),
-        pages={relation: related(relation) for relation in queries.RELATIONS},
-        counts={relation: count(relation) for relation in queries.RELATIONS},
-    )
+        return DataLoader(load, max_batch_size=self.batch_size)

@@ -12,7 +12,7 @@ from strawberry.fastapi import BaseContext
 from gql_app import queries
 from gql_app.config import Settings
 from gql_app.db import RequestSession
-from gql_app.loaders import create_loaders
+from gql_app.loaders import Loaders
 from gql_app.models import User, utcnow
 from gql_app.request_id import request_id_of
 from gql_app.security import bearer_token, hash_token
@@ -35,7 +35,7 @@ class Context(BaseContext):
         self.db = db
         self.settings = settings
         self.request_id = request_id
-        self.loaders = create_loaders(db, settings.loader_batch_size)
+        self.loaders = Loaders(db, settings.loader_batch_size)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
         self.token_hash = hash_token(token) if token is not None else None
@@ -43,7 +43,7 @@ class Context(BaseContext):
 
     def renew_loaders(self) -> None:
         """Forget what the loaders cached: a mutation calls this after it wrote."""
-        self.loaders = create_loaders(self.db, self.settings.loader_batch_size)
+        self.loaders = Loaders(self.db, self.settings.loader_batch_size)
 
     def act_as(self, user: User | None) -> None:
         """Resolve the rest of the operation as `user`: after login, logout or deletion."""

@@ -1,0 +1,34 @@
+"""gql_app.loaders: a request's DataLoaders, each made on first use."""
+
+from sqlalchemy import select
+
+from gql_app import queries
+from gql_app.db import RequestSession
+from gql_app.loaders import Loaders
+from gql_app.models import User
+from gql_app.seed import seed
+
+
+async def test_no_loader_is_made_before_it_is_used(db: RequestSession) -> None:
+    loaders = Loaders(db, batch_size=10)
+    assert not any(name in vars(loaders) for name in ("user", "post", "comment", "pages"))
+    assert loaders.user is loaders.user
+    assert "user" in vars(loaders) and "post" not in vars(loaders)
+
+
+async def test_each_relation_has_one_loader_made_when_first_asked_for(db: RequestSession) -> None:
+    pages = Loaders(db, batch_size=10).pages
+    assert len(pages) == 0
+    assert pages[queries.USER_POSTS] is pages[queries.USER_POSTS]
+    assert pages[queries.POST_COMMENTS] is not pages[queries.USER_POSTS]
+    assert len(pages) == 2
+
+
+async def test_lazy_loaders_load_rows_and_counts(db: RequestSession) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=2, posts_per_user=3, comments_per_post=0, reset=True)
+        ids = list((await session.scalars(select(User.id).order_by(User.id))).all())
+    loaders = Loaders(db, batch_size=10)
+    users = await loaders.user.load_many([*ids, max(ids) + 1])
+    assert [row is not None for row in users] == [True, True, False]
+    assert await loaders.counts[queries.USER_POSTS].load_many(ids) == [3, 3]
