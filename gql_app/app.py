@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -39,6 +40,9 @@ class Resources:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    # The app's event loop, which requests are given rather than ask for: on Python 3.11
+    # `asyncio.get_running_loop()` is a getpid syscall.
+    loop: asyncio.AbstractEventLoop
 
 
 def freeze_startup_objects() -> None:
@@ -58,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        app.state.resources = Resources(settings, engine, create_sessionmaker(engine))
+        app.state.resources = Resources(
+            settings, engine, create_sessionmaker(engine), asyncio.get_running_loop()
+        )
         freeze_startup_objects()
         try:
             yield

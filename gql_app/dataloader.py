@@ -3,8 +3,9 @@
 It replaces `strawberry.dataloader.DataLoader`, whose costs showed in profiles under load:
 every `load` called `asyncio.get_event_loop()` (on Python 3.11 a `getpid()` syscall, ~6 us
 here), every loader built a cache around a lambda, and every key had a future (a nested
-request awaited thousands). Here the loop is taken once, the cache maps a key to its batch
-and position, and a caller waits on one future per batch still loading.
+request awaited thousands). Here the loop is given (the app's, so a request asks for it
+never) or taken once, the cache maps a key to its batch and position, and a caller waits on
+one future per batch still loading.
 
 Batching is Strawberry's: a batch runs in a task of its own one loop iteration after its
 first key (as its `call_soon` then `create_task` do), so every load of the coroutines
@@ -95,12 +96,18 @@ class DataLoader(Generic[K, V]):
 
     __slots__ = ("_batch", "_cache", "_load_fn", "_loop", "_max_batch_size")
 
-    def __init__(self, load_fn: LoadFn[K, V], *, max_batch_size: int) -> None:
+    def __init__(
+        self,
+        load_fn: LoadFn[K, V],
+        *,
+        max_batch_size: int,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self._load_fn = load_fn
         self._max_batch_size = max_batch_size
         self._cache: dict[K, Slot[K, V]] = {}
         self._batch: _Batch[K, V] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = loop  # None: the running loop, when first needed
 
     def load(self, key: K) -> Awaitable[V]:
         """The value of `key`; raises if it is an exception or `load_fn` raised."""

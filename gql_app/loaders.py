@@ -8,10 +8,10 @@ bounds every `IN` list: a batch larger than `LOADER_BATCH_SIZE` ids runs as seve
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from functools import cached_property
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from gql_app import queries
 from gql_app.dataloader import DataLoader
@@ -24,6 +24,19 @@ RelatedKey = tuple[int, Page]
 ByIds = Callable[[queries.Reader, Sequence[int]], Awaitable[dict[int, Record]]]
 KeyT = TypeVar("KeyT")
 LoaderT = TypeVar("LoaderT")
+
+
+class _made_once(Generic[LoaderT]):
+    """`functools.cached_property` without its lock (Python 3.11 takes one per first get)."""
+
+    def __init__(self, make: Callable[[Any], LoaderT]) -> None:
+        self.make = make
+        self.name = make.__name__
+
+    def __get__(self, loaders: Any, owner: type | None = None) -> LoaderT:
+        made: LoaderT = self.make(loaders)
+        loaders.__dict__[self.name] = made  # found first from now on: a non-data descriptor
+        return made
 
 
 class _EachRelation(dict[KeyT, LoaderT]):
@@ -46,27 +59,30 @@ class Loaders:
     `(parent id, page)`, and how many related rows a parent has.
     """
 
-    def __init__(self, db: RequestSession, batch_size: int) -> None:
+    def __init__(
+        self, db: RequestSession, batch_size: int, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.db = db
         self.batch_size = batch_size
+        self.loop = loop  # None: the running loop, when a loader first needs it
 
-    @cached_property
+    @_made_once
     def user(self) -> DataLoader[int, Record | None]:
         return self._by_id(queries.users_by_ids)
 
-    @cached_property
+    @_made_once
     def post(self) -> DataLoader[int, Record | None]:
         return self._by_id(queries.posts_by_ids)
 
-    @cached_property
+    @_made_once
     def comment(self) -> DataLoader[int, Record | None]:
         return self._by_id(queries.comments_by_ids)
 
-    @cached_property
+    @_made_once
     def pages(self) -> Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]:
         return _EachRelation(self._pages)
 
-    @cached_property
+    @_made_once
     def counts(self) -> Mapping[queries.Relation, DataLoader[int, int]]:
         return _EachRelation(self._counts)
 
@@ -77,7 +93,7 @@ class Loaders:
             rows = await db.read(lambda connection: query(connection, ids))
             return [rows.get(pk) for pk in ids]
 
-        return DataLoader(load, max_batch_size=self.batch_size)
+        return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)
 
     def _pages(self, relation: queries.Relation) -> DataLoader[RelatedKey, list[Record]]:
         db = self.db
@@ -98,7 +114,7 @@ class Loaders:
             found = await db.read(read)
             return [found[key] for key in keys]
 
-        return DataLoader(load, max_batch_size=self.batch_size)
+        return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)
 
     def _counts(self, relation: queries.Relation) -> DataLoader[int, int]:
         db = self.db
@@ -109,4 +125,4 @@ class Loaders:
             )
             return [counts.get(parent_id, 0) for parent_id in parent_ids]
 
-        return DataLoader(load, max_batch_size=self.batch_size)
+        return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)

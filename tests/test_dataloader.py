@@ -216,3 +216,15 @@ async def test_a_running_batch_whose_callers_were_all_cancelled_is_cancelled() -
     source.release = None
     assert await users.load(1) == 10  # loaded again
     assert source.calls == [[1], [1]]
+
+
+async def test_a_loader_given_the_loop_never_asks_for_the_running_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = DataLoader(Source(), max_batch_size=10, loop=asyncio.get_running_loop())
+
+    def refuse() -> asyncio.AbstractEventLoop:
+        raise AssertionError("asked for the running loop")
+
+    monkeypatch.setattr(asyncio, "get_running_loop", refuse)
+    assert await given.load_many([1, 2]) == [10, 20]

@@ -29,13 +29,20 @@ class Context(BaseContext):
     """
 
     def __init__(
-        self, *, db: RequestSession, settings: Settings, request_id: str, authorization: str | None
+        self,
+        *,
+        db: RequestSession,
+        settings: Settings,
+        request_id: str,
+        authorization: str | None,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__()
         self.db = db
         self.settings = settings
         self.request_id = request_id
-        self.loaders = Loaders(db, settings.loader_batch_size)
+        self.loop = loop  # the running loop (`Resources.loop`)
+        self.loaders = Loaders(db, settings.loader_batch_size, loop)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
         self.token_hash = hash_token(token) if token is not None else None
@@ -43,11 +50,11 @@ class Context(BaseContext):
 
     def renew_loaders(self) -> None:
         """Forget what the loaders cached: a mutation calls this after it wrote."""
-        self.loaders = Loaders(self.db, self.settings.loader_batch_size)
+        self.loaders = Loaders(self.db, self.settings.loader_batch_size, self.loop)
 
     def act_as(self, user: User | None) -> None:
         """Resolve the rest of the operation as `user`: after login, logout or deletion."""
-        self._viewer = asyncio.get_running_loop().create_future()
+        self._viewer = self.loop.create_future()
         self._viewer.set_result(user)
 
     async def viewer(self) -> User | None:
@@ -57,7 +64,7 @@ class Context(BaseContext):
         it before opening a transaction, never inside one.
         """
         if self._viewer is None:
-            self._viewer = asyncio.ensure_future(self._find_viewer())
+            self._viewer = self.loop.create_task(self._find_viewer())
         return await self._viewer
 
     async def _find_viewer(self) -> User | None:
@@ -87,4 +94,5 @@ async def get_context(
         settings=resources.settings,
         request_id=request_id_of(request.scope),
         authorization=request.headers.get("authorization"),
+        loop=resources.loop,
     )

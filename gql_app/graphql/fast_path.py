@@ -167,6 +167,7 @@ class FastQueryPath:
                 settings=self.settings,
                 request_id=request_id_of(scope),
                 authorization=headers.get("authorization"),
+                loop=resources.loop,
             )
             result = await execute_compiled(
                 self.caches.plans, self.schema, query, document, operation_name, variables, context

@@ -166,6 +166,7 @@ async def _run(
         settings=settings,
         request_id="differential",
         authorization=(headers or {}).get("Authorization"),
+        loop=asyncio.get_running_loop(),
     )
     try:
         return _comparable(await schema.execute(query, variables, context))
