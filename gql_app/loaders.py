@@ -62,31 +62,43 @@ class Loaders:
     def __init__(
         self, db: RequestSession, batch_size: int, loop: asyncio.AbstractEventLoop | None = None
     ) -> None:
+        # What makes the loaders, apart: a relation's map holds its maker, and a maker that
+        # held these Loaders would make a reference cycle, which only the cyclic garbage
+        # collector frees (with every row the loaders read).
+        self._make = _Makers(db, batch_size, loop)
+
+    @_made_once
+    def user(self) -> DataLoader[int, Record | None]:
+        return self._make.by_id(queries.users_by_ids)
+
+    @_made_once
+    def post(self) -> DataLoader[int, Record | None]:
+        return self._make.by_id(queries.posts_by_ids)
+
+    @_made_once
+    def comment(self) -> DataLoader[int, Record | None]:
+        return self._make.by_id(queries.comments_by_ids)
+
+    @_made_once
+    def pages(self) -> Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]:
+        return _EachRelation(self._make.pages)
+
+    @_made_once
+    def counts(self) -> Mapping[queries.Relation, DataLoader[int, int]]:
+        return _EachRelation(self._make.counts)
+
+
+class _Makers:
+    """Makes the DataLoaders of one request: each batch one read unit of `db`."""
+
+    def __init__(
+        self, db: RequestSession, batch_size: int, loop: asyncio.AbstractEventLoop | None
+    ) -> None:
         self.db = db
         self.batch_size = batch_size
         self.loop = loop  # None: the running loop, when a loader first needs it
 
-    @_made_once
-    def user(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.users_by_ids)
-
-    @_made_once
-    def post(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.posts_by_ids)
-
-    @_made_once
-    def comment(self) -> DataLoader[int, Record | None]:
-        return self._by_id(queries.comments_by_ids)
-
-    @_made_once
-    def pages(self) -> Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]:
-        return _EachRelation(self._pages)
-
-    @_made_once
-    def counts(self) -> Mapping[queries.Relation, DataLoader[int, int]]:
-        return _EachRelation(self._counts)
-
-    def _by_id(self, query: ByIds) -> DataLoader[int, Record | None]:
+    def by_id(self, query: ByIds) -> DataLoader[int, Record | None]:
         db = self.db
 
         async def load(ids: list[int]) -> list[Record | None]:
@@ -95,7 +107,7 @@ class Loaders:
 
         return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)
 
-    def _pages(self, relation: queries.Relation) -> DataLoader[RelatedKey, list[Record]]:
+    def pages(self, relation: queries.Relation) -> DataLoader[RelatedKey, list[Record]]:
         db = self.db
 
         async def load(keys: list[RelatedKey]) -> list[list[Record]]:
@@ -116,7 +128,7 @@ class Loaders:
 
         return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)
 
-    def _counts(self, relation: queries.Relation) -> DataLoader[int, int]:
+    def counts(self, relation: queries.Relation) -> DataLoader[int, int]:
         db = self.db
 
         async def load(parent_ids: list[int]) -> list[int]:

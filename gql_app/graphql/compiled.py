@@ -923,20 +923,26 @@ async def execute_compiled(
     coerced = built.variable_values.coerced
     conditions = cache.conditional_variables(query, document)
     key = (query, operation_name, tuple(bool(coerced.get(n)) for n in conditions))
-    run = Run(built, strawberry_schema)
-    plan = cache.plans.get(key)
-    if plan is None:
-        try:
-            plan = run.compiler.root()
-        except FallBack:
-            plan = UNSUPPORTED
-        cache.plans.put(key, plan)
-    if not isinstance(plan, ObjectPlan):
-        return None
     try:
-        return await run.execute(plan)
-    except FallBack:
-        return None
+        run = Run(built, strawberry_schema)
+        plan = cache.plans.get(key)
+        if plan is None:
+            try:
+                plan = run.compiler.root()
+            except FallBack:
+                plan = UNSUPPORTED
+            cache.plans.put(key, plan)
+        if not isinstance(plan, ObjectPlan):
+            return None
+        try:
+            return await run.execute(plan)
+        except FallBack:
+            return None
+    finally:
+        # graphql-core's executor refers to itself (through its `async_helpers`), so only the
+        # cyclic garbage collector would free it, and with it the context: the request's
+        # loaders and every row they read. Broken here, all of it goes when the request ends.
+        del built.async_helpers
 
 
 def compiled_execution(cache: PlanCache) -> type[SchemaExtension]:

@@ -8,15 +8,21 @@ the second time the fast path may serve it. Status, media type and body must be 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
+from starlette.types import Message
 from strawberry.schema.schema import Schema as StrawberrySchema
 
+from gql_app.db import RequestSession
 from gql_app.graphql.http import GRAPHQL_RESPONSE_JSON
+from gql_app.seed import seed
 from tests.conftest import AppWith, AuthUser, MakeUser
 
 USER = "query User($id: ID!) { user(id: $id) { id username createdAt } }"
@@ -149,3 +155,73 @@ async def test_with_compiled_execution_off_every_request_takes_the_full_path(
         for _ in range(2):
             await _send(client, CASES["a query with variables"], user)
     assert full_path_runs == [USER, USER]
+
+
+NESTED_PAGE = """query { posts(first: 3) { edges { node { title author { username }
+  comments(first: 2) { edges { node { body author { username } } } } } } } }"""
+
+
+@pytest.fixture
+def cyclic_garbage() -> Iterator[Callable[[], int]]:
+    """Counts the objects that only the cyclic garbage collector would free, made from here on
+    (the collector is off meanwhile)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield gc.collect
+    finally:
+        gc.enable()
+
+
+async def _post_asgi(app: FastAPI, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """A POST to /graphql straight through the ASGI app: no client objects of its own."""
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+async def test_a_request_on_the_fast_path_leaves_no_reference_cycles(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+    db: RequestSession,
+    make_user: MakeUser,
+    cyclic_garbage: Callable[[], int],
+) -> None:
+    """What a request made (its context, loaders, rows) goes when it ends, by reference
+    counting: garbage in cycles would wait for the collector, which walks it again and again
+    under load and lets memory grow meanwhile."""
+    app, client = app_client
+    async with db.transaction(write=True) as session:
+        await seed(session, users=3, posts_per_user=2, comments_per_post=2)
+    user = await make_user("acyclic")
+    body = orjson.dumps({"query": NESTED_PAGE})
+    await client.post("/graphql", content=body, headers={"Content-Type": "application/json"})
+    cyclic_garbage()  # what the full path left
+    for _ in range(3):
+        status, answer = await _post_asgi(app, body, user.headers)
+        edges = orjson.loads(answer)["data"]["posts"]["edges"]
+        assert status == 200 and len(edges) == 3 and edges[0]["node"]["comments"]["edges"]
+    assert cyclic_garbage() == 0
