@@ -52,9 +52,11 @@ from gql_app.graphql.limits import (
     without_suggestion,
 )
 from gql_app.graphql.schema import Schema
+from gql_app.lru import LRU
 from gql_app.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
+_RESPONSE_TYPES = 64  # remembered pairs of Content-Type and Accept headers
 
 
 class FastQueryPath:
@@ -79,14 +81,15 @@ class FastQueryPath:
         self.settings = settings
         self.limits = query_limits(settings)
         self.path = path
+        self._response_types: LRU[tuple[str | None, str | None], bytes] = LRU(_RESPONSE_TYPES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        media_type = self._media_type(headers)
-        if media_type is None:
+        response_type = self._response_type(headers.get("content-type"), headers.get("accept"))
+        if not response_type:
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []
@@ -109,7 +112,7 @@ class FastQueryPath:
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
-                    (b"content-type", f"{media_type}; charset=utf-8".encode()),
+                    (b"content-type", response_type),
                     (b"content-length", str(len(response)).encode()),
                     (b"vary", b"Accept"),
                 ],
@@ -117,13 +120,18 @@ class FastQueryPath:
         )
         await send({"type": "http.response.body", "body": response})
 
-    def _media_type(self, headers: Headers) -> str | None:
-        """The response media type, when the request's headers allow the fast path."""
-        if content_type(headers.get("content-type")) not in ((JSON, None), (JSON, "utf-8")):
-            return None
-        if self.router.wants_stream(headers):
-            return None
-        return negotiate_media_type(headers.get("accept"))
+    def _response_type(self, content_type_header: str | None, accept: str | None) -> bytes:
+        """The response's `Content-Type`, when the request's headers allow the fast path;
+        else empty. Remembered per pair of headers: clients send the same few."""
+        key = (content_type_header, accept)
+        found = self._response_types.get(key)
+        if found is None:
+            json_body = content_type(content_type_header) in ((JSON, None), (JSON, "utf-8"))
+            streams = self.router.wants_stream({"accept": accept or ""})
+            media_type = negotiate_media_type(accept) if json_body and not streams else None
+            found = f"{media_type}; charset=utf-8".encode() if media_type else b""
+            self._response_types.put(key, found)
+        return found
 
     async def _serve(self, scope: Scope, headers: Headers, body: bytes) -> bytes | None:
         """The response body, or None: the full path answers."""

@@ -225,3 +225,22 @@ async def test_a_request_on_the_fast_path_leaves_no_reference_cycles(
         edges = orjson.loads(answer)["data"]["posts"]["edges"]
         assert status == 200 and len(edges) == 3 and edges[0]["node"]["comments"]["edges"]
     assert cyclic_garbage() == 0
+
+
+async def test_each_accept_header_gets_its_own_media_type_on_the_fast_path(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"query": "{ __typename }"}
+    await client.post("/graphql", json=body)  # the full path validates the query
+    accepts = ["application/json", GRAPHQL_RESPONSE_JSON, "application/json"]
+    answered = [
+        (await client.post("/graphql", json=body, headers={"Accept": accept})).headers[
+            "content-type"
+        ]
+        for accept in accepts
+    ]
+    assert answered == [
+        "application/json; charset=utf-8",
+        f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8",
+        "application/json; charset=utf-8",
+    ]
