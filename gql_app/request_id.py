@@ -12,8 +12,10 @@ import re
 from collections.abc import MutableMapping
 from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gql_app.asgi_headers import header
 
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -42,7 +44,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get(HEADER)
+        given = header(scope, b"x-request-id")
         request_id = given if given and _SANE.fullmatch(given) else fresh_id()
         scope.setdefault("state", {})["request_id"] = request_id
 

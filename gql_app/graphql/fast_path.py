@@ -30,9 +30,9 @@ from typing import Any
 
 import orjson
 from graphql import OperationType, execute, get_operation_ast
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql_app.asgi_headers import header
 from gql_app.config import Settings
 from gql_app.db import RequestSession
 from gql_app.graphql.compiled import execute_compiled
@@ -87,8 +87,9 @@ class FastQueryPath:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        response_type = self._response_type(headers.get("content-type"), headers.get("accept"))
+        response_type = self._response_type(
+            header(scope, b"content-type"), header(scope, b"accept")
+        )
         if not response_type:
             await self.app(scope, receive, send)
             return
@@ -99,7 +100,7 @@ class FastQueryPath:
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
         body = b"".join(message.get("body", b"") for message in messages)
-        response = await self._serve(scope, headers, body)
+        response = await self._serve(scope, body)
         if response is None:
 
             async def replay() -> Message:
@@ -133,7 +134,7 @@ class FastQueryPath:
             self._response_types.put(key, found)
         return found
 
-    async def _serve(self, scope: Scope, headers: Headers, body: bytes) -> bytes | None:
+    async def _serve(self, scope: Scope, body: bytes) -> bytes | None:
         """The response body, or None: the full path answers."""
         try:
             parameters = orjson.loads(body)
@@ -174,7 +175,7 @@ class FastQueryPath:
                 db=db,
                 settings=self.settings,
                 request_id=request_id_of(scope),
-                authorization=headers.get("authorization"),
+                authorization=header(scope, b"authorization"),
                 loop=resources.loop,
             )
             result = await execute_compiled(
