@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(10, ge=1)
     access_log: bool = False
     keep_alive_seconds: int = Field(75, ge=1)
-    max_concurrent_requests: int = Field(4, ge=0, description="0: no limit")
+    max_concurrent_requests: int = Field(6, ge=0, description="0: no limit")
     environment: Environment = Environment.DEVELOPMENT
 
     graphiql: bool | None = Field(None, description="None: on in development, off in production")
