@@ -356,6 +356,26 @@ def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app_client[1]
 
 
+def graphql_post_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of a `POST /graphql` with raw `headers`, for a test that drives the app
+    itself (what a client library would add or read stays out of the way)."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("test", 80),
+        "state": {},
+    }
+
+
 AppWith = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 

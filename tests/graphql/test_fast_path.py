@@ -23,7 +23,7 @@ from strawberry.schema.schema import Schema as StrawberrySchema
 from gql_app.db import RequestSession
 from gql_app.graphql.http import GRAPHQL_RESPONSE_JSON
 from gql_app.seed import seed
-from tests.conftest import AppWith, AuthUser, MakeUser
+from tests.conftest import AppWith, AuthUser, MakeUser, graphql_post_scope
 
 USER = "query User($id: ID!) { user(id: $id) { id username createdAt } }"
 POSTS = "query Posts($first: Int, $after: String) { posts(first: $first, after: $after) { edges { node { id title } } } }"
@@ -177,20 +177,7 @@ async def _post_asgi(app: FastAPI, body: bytes, headers: dict[str, str]) -> tupl
     """A POST to /graphql straight through the ASGI app: no client objects of its own."""
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": raw,
-        "client": ("127.0.0.1", 1),
-        "server": ("test", 80),
-    }
+    scope = graphql_post_scope(raw)
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[Message] = []
 

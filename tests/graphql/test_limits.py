@@ -17,7 +17,7 @@ from starlette.types import Message
 from bench.operations import NESTED
 from gql_app.config import load_settings
 from gql_app.graphql.http import GRAPHQL_RESPONSE_JSON
-from tests.conftest import AppWith, running_app
+from tests.conftest import AppWith, graphql_post_scope, running_app
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
@@ -244,25 +244,13 @@ async def test_a_declared_length_over_the_limit_is_refused_unread(database_url: 
         async def send(message: Message) -> None:
             sent.append(message)
 
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/graphql",
-            "raw_path": b"/graphql",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
+        scope = graphql_post_scope(
+            [
                 (b"host", b"test"),
                 (b"content-type", b"application/json"),
                 (b"content-length", b"1000000000"),
-            ],
-            "client": ("127.0.0.1", 1),
-            "server": ("test", 80),
-            "state": {},
-        }
+            ]
+        )
         await app(scope, receive, send)
     assert sent[0]["status"] == 413
 
