@@ -46,7 +46,8 @@ COMPONENTS = (
     ("HTTP (uvicorn, starlette, fastapi)", ("uvicorn/", "starlette/", "fastapi/", "httptools")),
     ("pydantic", ("pydantic",)),
 )
-IDLE = ("epoll_wait", "select.epoll", "_run_once (uvloop", "poll (")
+# Innermost frames of a thread waiting for work (uvloop waits in epoll_pwait).
+IDLE = ("epoll_wait", "epoll_pwait", "select.epoll", "_run_once (uvloop", "poll (")
 
 
 def classify(stack: str) -> str:
