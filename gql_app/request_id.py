@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gql_app.asgi_headers import header
 
 HEADER = "X-Request-ID"
+_HEADER_KEY = HEADER.lower().encode()  # as ASGI servers give header names
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -44,7 +45,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = header(scope, b"x-request-id")
+        given = header(scope, _HEADER_KEY)
         request_id = given if given and _SANE.fullmatch(given) else fresh_id()
         scope.setdefault("state", {})["request_id"] = request_id
 
