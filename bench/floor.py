@@ -26,10 +26,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gql_app import account_input, throttle
-from gql_app.config import Settings, load_settings
+from gql_app.core.config import Settings, load_settings
+from gql_app.domain import input as account_input
+from gql_app.domain import throttle
+from gql_app.domain.security import new_token, verify_password
 from gql_app.graphql.ids import decode_id_of, encode_global_id
-from gql_app.security import new_token, verify_password
 
 Json = dict[str, Any]
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 
 from bench.load import Request
+from gql_app.domain.seed import DEMO_PASSWORD
 from gql_app.graphql.ids import encode_global_id as global_id
-from gql_app.seed import DEMO_PASSWORD
 
 NESTED = """
 query Nested($users: Int!, $posts: Int!, $comments: Int!) {

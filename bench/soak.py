@@ -29,7 +29,7 @@ from bench.database import Dataset, _create_database, asyncpg_dsn, ensure_datase
 from bench.operations import Rows
 from bench.servers import Server, gql_app_server
 from gql_app import queries
-from gql_app.config import load_settings
+from gql_app.core.config import load_settings
 from gql_app.db import APPLICATION_NAME, create_engine
 from tests.reliability.pgbouncer import pgbouncer_binary, running_pgbouncer
 

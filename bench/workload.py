@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bench.operations import Rows
-from gql_app.security import new_token
+from gql_app.domain.security import new_token
 
 SIGNED_IN_USERS = 32
 

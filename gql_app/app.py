@@ -14,20 +14,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gql_app import migrate, queries
-from gql_app.admission import ConcurrencyLimitMiddleware
-from gql_app.body_limit import BodySizeLimitMiddleware
-from gql_app.config import Settings, load_settings
+from gql_app import queries
+from gql_app.core.config import Settings, load_settings
+from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
 from gql_app.db import (
     create_engine,
     create_sessionmaker,
     describe_error,
+    migrate,
     public_database_error,
 )
-from gql_app.errors import DatabaseBusy, DatabaseUnavailable
-from gql_app.graphql.fast_path import FastQueryPath
-from gql_app.graphql.router import create_graphql_router
-from gql_app.request_id import RequestIdMiddleware
+from gql_app.graphql.transport.fast_path import FastQueryPath
+from gql_app.graphql.transport.router import create_graphql_router
+from gql_app.http.admission import ConcurrencyLimitMiddleware
+from gql_app.http.body_limit import BodySizeLimitMiddleware
+from gql_app.http.request_id import RequestIdMiddleware
 
 logger = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"

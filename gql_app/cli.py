@@ -13,14 +13,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 from typing import NoReturn, TypeVar
 
-from gql_app import migrate, queries
-from gql_app.config import Settings, SettingsError, load_settings
+from gql_app import queries
+from gql_app.core.config import Settings, SettingsError, load_settings
 from gql_app.db import (
     APPLICATION_NAME,
     RequestSession,
     create_engine,
     create_sessionmaker,
     describe_error,
+    migrate,
 )
 
 T = TypeVar("T")
@@ -94,7 +95,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> None:
-    from gql_app.seed import SeedError, seed
+    from gql_app.domain.seed import SeedError, seed
 
     _ensure_migrated(settings, migrate_now=False)
 

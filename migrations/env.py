@@ -5,9 +5,9 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from gql_app.config import Settings, load_settings
+from gql_app.core.config import Settings, load_settings
 from gql_app.db import create_migration_engine
-from gql_app.models import Base
+from gql_app.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -31,14 +31,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql_app import migrate, queries
+from gql_app import queries
 from gql_app.app import Resources, create_app
-from gql_app.config import Settings, load_settings
-from gql_app.db import RequestSession, create_engine, create_sessionmaker
-from gql_app.graphql import compiled
+from gql_app.core.config import Settings, load_settings
+from gql_app.db import RequestSession, create_engine, create_sessionmaker, migrate
+from gql_app.db.models import utcnow
+from gql_app.domain.security import new_token, password_context
+from gql_app.graphql.execution import compiled
 from gql_app.graphql.ids import decode_id_of, encode_global_id
-from gql_app.models import utcnow
-from gql_app.security import new_token, password_context
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

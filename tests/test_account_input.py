@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from gql_app import account_input
-from gql_app.account_input import InvalidInput
+from gql_app.domain import input as account_input
+from gql_app.domain.input import InvalidInput
 
 
 @pytest.mark.parametrize("value", ["abc", "a_b_1", "A" * 50, "  padded_name  "])

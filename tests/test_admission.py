@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from gql_app.admission import Slots
+from gql_app.http.admission import Slots
 
 
 async def _settle() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gql_app.asgi_headers import header
+from gql_app.http.headers import header
 
 SCOPE = {
     "headers": [

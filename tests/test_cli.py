@@ -13,9 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from gql_app import migrate
-from gql_app.config import load_settings
-from gql_app.db import create_engine
+from gql_app.core.config import load_settings
+from gql_app.db import create_engine, migrate
 from tests.conftest import Postgres, free_port
 
 GQL_APP = str(Path(sys.executable).with_name("gql-app"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gql_app.config import Settings, SettingsError, SslMode, load_settings
+from gql_app.core.config import Settings, SettingsError, SslMode, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""gql_app.dataloader: batching, caching, errors and cancellation of the DataLoader."""
+"""gql_app.loading.dataloader: batching, caching, errors and cancellation of the DataLoader."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import pytest
 
-from gql_app.dataloader import DataLoader
+from gql_app.loading.dataloader import DataLoader
 
 T = TypeVar("T")
 

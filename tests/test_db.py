@@ -13,7 +13,7 @@ from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
-from gql_app.config import load_settings
+from gql_app.core.config import load_settings
 from gql_app.db import (
     APPLICATION_NAME,
     Reads,
@@ -23,9 +23,9 @@ from gql_app.db import (
     create_sessionmaker,
     one_of,
 )
+from gql_app.db.models import User
+from gql_app.domain.seed import seed
 from gql_app.graphql.pagination import Page
-from gql_app.models import User
-from gql_app.seed import seed
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -3,8 +3,8 @@
 import httpx
 import pytest
 
-from gql_app import migrate
-from gql_app.config import load_settings
+from gql_app.core.config import load_settings
+from gql_app.db import migrate
 from tests.conftest import Postgres, free_port, running_app
 
 

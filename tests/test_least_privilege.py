@@ -12,11 +12,11 @@ import asyncpg
 import httpx
 import pytest
 
-from gql_app import migrate, queries
-from gql_app.config import Settings, load_settings
-from gql_app.db import RequestSession, create_engine, create_sessionmaker
-from gql_app.models import utcnow
-from gql_app.security import new_token
+from gql_app import queries
+from gql_app.core.config import Settings, load_settings
+from gql_app.db import RequestSession, create_engine, create_sessionmaker, migrate
+from gql_app.db.models import utcnow
+from gql_app.domain.security import new_token
 from tests.conftest import (
     PostgresCluster,
     bearer_headers,

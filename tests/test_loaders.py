@@ -1,12 +1,12 @@
-"""gql_app.loaders: a request's DataLoaders, each made on first use."""
+"""gql_app.loading.loaders: a request's DataLoaders, each made on first use."""
 
 from sqlalchemy import select
 
 from gql_app import queries
 from gql_app.db import RequestSession
-from gql_app.loaders import Loaders
-from gql_app.models import User
-from gql_app.seed import seed
+from gql_app.db.models import User
+from gql_app.domain.seed import seed
+from gql_app.loading.loaders import Loaders
 
 
 async def test_no_loader_is_made_before_it_is_used(db: RequestSession) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gql_app.config import load_settings
+from gql_app.core.config import load_settings
 from tests.conftest import AppWith
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

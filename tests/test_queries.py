@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gql_app import queries
 from gql_app.db import RequestSession
-from gql_app.models import AuthToken, Comment, Post, User, utcnow
+from gql_app.db.models import AuthToken, Comment, Post, User, utcnow
 
 
 async def _user(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 
-from gql_app.request_id import fresh_id
+from gql_app.http.request_id import fresh_id
 
 
 def test_fresh_ids_are_32_hex_digits() -> None:

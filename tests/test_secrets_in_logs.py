@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gql_app.config import load_settings
+from gql_app.core.config import load_settings
 from gql_app.db import RequestSession
-from gql_app.models import User
-from gql_app.security import hash_token
+from gql_app.db.models import User
+from gql_app.domain.security import hash_token
 from tests.conftest import bearer_headers, create_legacy_user, running_app
 
 PASSWORD, NEW_PASSWORD, LEGACY_PASSWORD = "first secret pw", "second secret pw", "legacy secret"

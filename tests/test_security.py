@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from passlib.hash import bcrypt as bcrypt_handler
 
-from gql_app import accounts, queries, security
-from gql_app.config import Settings
+from gql_app import queries
+from gql_app.core.config import Settings
 from gql_app.db import RequestSession
-from gql_app.security import (
+from gql_app.domain import accounts, security
+from gql_app.domain.security import (
     bearer_token,
     hash_password,
     hash_token,

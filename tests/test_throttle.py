@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from gql_app import accounts
-from gql_app.accounts import InvalidCredentialsError
-from gql_app.config import Settings
+from gql_app.core.config import Settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
-from gql_app.models import LoginFailure, utcnow
-from gql_app.throttle import RateLimitedError, account_key
+from gql_app.db.models import LoginFailure, utcnow
+from gql_app.domain import accounts
+from gql_app.domain.accounts import InvalidCredentialsError
+from gql_app.domain.throttle import RateLimitedError, account_key
 
 PASSWORD = "the right password"
 

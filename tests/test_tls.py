@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gql_app import queries
-from gql_app.config import Settings, load_settings
+from gql_app.core.config import Settings, load_settings
 from gql_app.db import create_engine
 from tests.conftest import PostgresCluster
 from tests.test_cli import assert_one_line_error, gql_app

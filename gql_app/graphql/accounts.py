@@ -1,6 +1,6 @@
 """Account mutations: register, login, logout, changePassword, updateProfile, deleteAccount.
 
-Resolvers are thin: they call `gql_app.accounts`, which hashes off the event loop and
+Resolvers are thin: they call `gql_app.domain.accounts`, which hashes off the event loop and
 writes in one transaction, and turn its typed errors into payload union members.
 """
 
@@ -12,8 +12,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.extensions import FieldExtension
 
-from gql_app import accounts
-from gql_app.account_input import InvalidInput
+from gql_app.db.models import User as UserModel
+from gql_app.domain import accounts
+from gql_app.domain.input import InvalidInput
+from gql_app.domain.throttle import RateLimitedError
 from gql_app.graphql.errors import (
     EmailTaken,
     Error,
@@ -27,9 +29,7 @@ from gql_app.graphql.errors import (
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.permissions import signed_in
 from gql_app.graphql.types import Info, User
-from gql_app.models import User as UserModel
 from gql_app.queries import EmailTakenError, UsernameTakenError
-from gql_app.throttle import RateLimitedError
 
 ACCOUNT_ERRORS = (
     InvalidInput,

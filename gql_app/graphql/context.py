@@ -10,12 +10,12 @@ from fastapi import Depends, Request
 from strawberry.fastapi import BaseContext
 
 from gql_app import queries
-from gql_app.config import Settings
+from gql_app.core.config import Settings
 from gql_app.db import RequestSession
-from gql_app.loaders import Loaders
-from gql_app.models import User, utcnow
-from gql_app.request_id import request_id_of
-from gql_app.security import bearer_token, hash_token
+from gql_app.db.models import User, utcnow
+from gql_app.domain.security import bearer_token, hash_token
+from gql_app.http.request_id import request_id_of
+from gql_app.loading.loaders import Loaders
 
 if TYPE_CHECKING:
     from gql_app.app import Resources

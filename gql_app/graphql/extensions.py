@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from gql_app.errors import PublicError
+from gql_app.core.errors import PublicError
 
 logger = logging.getLogger("gql_app.graphql")
 INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from gql_app.errors import BadUserInput
+from gql_app.core.errors import BadUserInput
 
 MAX_ID_LENGTH = 256
 MAX_PK = 2**63 - 1

@@ -14,8 +14,9 @@ from typing import Annotated, Any, cast
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gql_app import models, queries
-from gql_app.errors import BadUserInput
+from gql_app import queries
+from gql_app.core.errors import BadUserInput
+from gql_app.db import models
 from gql_app.graphql.errors import (
     Error,
     Forbidden,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from gql_app.errors import BadUserInput
+from gql_app.core.errors import BadUserInput
 
 DEFAULT_PAGE_SIZE = 20
 MAX_CURSOR_LENGTH = 1024

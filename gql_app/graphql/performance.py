@@ -19,10 +19,10 @@ from graphql.validation import ASTValidationRule
 from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from gql_app.config import Settings
-from gql_app.graphql.compiled import PlanCache, compiled_execution
+from gql_app.core.config import Settings
+from gql_app.core.lru import LRU
+from gql_app.graphql.execution.compiled import PlanCache, compiled_execution
 from gql_app.graphql.limits import MeasureMemo
-from gql_app.lru import LRU
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
 # Rules of graphql-core and Strawberry depend on the document alone; the application's own

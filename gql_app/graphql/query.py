@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import strawberry
 
-from gql_app import models, queries
-from gql_app.dataloader import DataLoader
-from gql_app.errors import BadUserInput
+from gql_app import queries
+from gql_app.core.errors import BadUserInput
+from gql_app.db import models
 from gql_app.graphql.ids import decode_global_id, decode_id_of
 from gql_app.graphql.types import (
     After,
@@ -27,6 +27,7 @@ from gql_app.graphql.types import (
     connection,
     page_of,
 )
+from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record
 
 MAX_FILTER_LENGTH = 200

@@ -8,7 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
-from gql_app.config import Settings
+from gql_app.core.config import Settings
 from gql_app.graphql.accounts import AccountMutation
 from gql_app.graphql.extensions import MaskUnexpectedErrors
 from gql_app.graphql.limits import batching_config, hardening_extensions

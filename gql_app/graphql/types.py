@@ -13,10 +13,10 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
-from gql_app import models, queries
-from gql_app.dataloader import DataLoader
-from gql_app.graphql.compiled import batched
+from gql_app import queries
+from gql_app.db import models
 from gql_app.graphql.context import Context
+from gql_app.graphql.execution.compiled import batched
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.pagination import (
     DEFAULT_PAGE_SIZE,
@@ -26,6 +26,7 @@ from gql_app.graphql.pagination import (
     slice_rows,
 )
 from gql_app.graphql.permissions import only_to_themself
+from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record
 
 NodeT = TypeVar("NodeT")

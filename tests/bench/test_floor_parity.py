@@ -16,10 +16,10 @@ from bench import floor, workload
 from bench.database import asyncpg_dsn
 from bench.operations import BY_NAME
 from gql_app.db import RequestSession
+from gql_app.domain.security import hash_token
+from gql_app.domain.seed import DEMO_PASSWORD, seed
+from gql_app.domain.throttle import account_key
 from gql_app.graphql.ids import encode_global_id
-from gql_app.security import hash_token
-from gql_app.seed import DEMO_PASSWORD, seed
-from gql_app.throttle import account_key
 from tests.conftest import create_legacy_user
 
 pytestmark = [

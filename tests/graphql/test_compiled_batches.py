@@ -15,8 +15,8 @@ from typing import Any
 import strawberry
 from graphql import ExecutionResult, parse
 
-from gql_app.graphql import compiled
-from gql_app.graphql.compiled import batched
+from gql_app.graphql.execution import compiled
+from gql_app.graphql.execution.compiled import batched
 from gql_app.graphql.types import only
 
 CALLS: Counter[str] = Counter()

@@ -34,12 +34,12 @@ from hypothesis_graphql import nodes, queries
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries as gql_queries
-from gql_app.config import Settings, load_settings
+from gql_app.core.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
+from gql_app.domain.seed import seed
 from gql_app.graphql.context import Context
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.schema import Schema, build_schema
-from gql_app.seed import seed
 from tests.conftest import CompiledRuns, MakeUser
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ import asyncio
 import httpx
 
 from gql_app.db import RequestSession
-from gql_app.seed import seed
+from gql_app.domain.seed import seed
 from tests.conftest import MakeUser, graphql
 
 SIBLINGS = """query($me: ID!) {

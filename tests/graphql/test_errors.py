@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from gql_app import queries
 from gql_app.db import RequestSession
-from gql_app.models import Comment, Post
+from gql_app.db.models import Comment, Post
 from tests.conftest import AuthUser, MakeComment, MakePost, MakeUser
 
 CREATE_POST = """mutation { createPost(input: {title: "Title", body: "Body"}) {

@@ -21,8 +21,8 @@ from starlette.types import Message
 from strawberry.schema.schema import Schema as StrawberrySchema
 
 from gql_app.db import RequestSession
-from gql_app.graphql.http import GRAPHQL_RESPONSE_JSON
-from gql_app.seed import seed
+from gql_app.domain.seed import seed
+from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
 from tests.conftest import AppWith, AuthUser, MakeUser, graphql_post_scope
 
 USER = "query User($id: ID!) { user(id: $id) { id username createdAt } }"

@@ -10,7 +10,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from gql_app.graphql.http import SpecGraphQLRouter
+from gql_app.graphql.transport.http import SpecGraphQLRouter
 from tests.graphql.test_http_protocol import ENDPOINT, SCHEMA, build_app
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

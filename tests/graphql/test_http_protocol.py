@@ -22,7 +22,7 @@ import strawberry
 import uvicorn
 from fastapi import FastAPI
 
-from gql_app.graphql.http import (
+from gql_app.graphql.transport.http import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
     SpecGraphQLRouter,

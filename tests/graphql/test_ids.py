@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from gql_app.errors import BadUserInput
+from gql_app.core.errors import BadUserInput
 from gql_app.graphql.ids import decode_global_id, decode_id_of, encode_global_id
 
 

@@ -20,8 +20,8 @@ from graphql import (
 from sqlalchemy import func, select
 
 from gql_app.db import RequestSession
+from gql_app.db.models import AuthToken, Base, Comment, LoginFailure, Post, User
 from gql_app.graphql.schema import schema
-from gql_app.models import AuthToken, Base, Comment, LoginFailure, Post, User
 from tests.conftest import bearer_headers, graphql, graphql_data
 
 PAYLOADS = (

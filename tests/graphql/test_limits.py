@@ -15,8 +15,8 @@ from graphql import get_introspection_query
 from starlette.types import Message
 
 from bench.operations import NESTED
-from gql_app.config import load_settings
-from gql_app.graphql.http import GRAPHQL_RESPONSE_JSON
+from gql_app.core.config import load_settings
+from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
 from tests.conftest import AppWith, graphql_post_scope, running_app
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from gql_app.db import RequestSession
+from gql_app.db.models import Comment, Post
 from gql_app.graphql.ids import encode_global_id
-from gql_app.models import Comment, Post
 from tests.conftest import AuthUser, MakeComment, MakePost, MakeUser, graphql_data
 
 PAYLOAD = "__typename ... on Error { message } ... on ValidationError { field }"

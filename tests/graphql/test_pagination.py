@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gql_app.errors import BadUserInput
+from gql_app.core.errors import BadUserInput
 from gql_app.graphql.pagination import (
     DEFAULT_PAGE_SIZE,
     Page,

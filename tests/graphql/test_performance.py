@@ -6,8 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gql_app.config import load_settings
-from gql_app.lru import LRU
+from gql_app.core.config import load_settings
+from gql_app.core.lru import LRU
 from tests.conftest import CompiledRuns, MakeUser, graphql, running_app
 
 DEEP = """query($a: Int!, $b: Int!, $c: Int!) { users(first: $a) { edges { node {

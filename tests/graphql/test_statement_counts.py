@@ -4,9 +4,9 @@ import httpx
 import pytest
 from sqlalchemy import event
 
-from gql_app.config import load_settings
+from gql_app.core.config import load_settings
 from gql_app.db import RequestSession
-from gql_app.seed import seed
+from gql_app.domain.seed import seed
 from tests.conftest import StatementLog, graphql_data, running_app
 
 BENCHMARK = """

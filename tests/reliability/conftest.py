@@ -21,11 +21,11 @@ import asyncpg
 import httpx
 import pytest
 
-from gql_app import migrate, queries
-from gql_app.config import Settings, load_settings
-from gql_app.db import APPLICATION_NAME, create_engine
+from gql_app import queries
+from gql_app.core.config import Settings, load_settings
+from gql_app.db import APPLICATION_NAME, create_engine, migrate
+from gql_app.domain.security import new_token
 from gql_app.graphql.ids import encode_global_id
-from gql_app.security import new_token
 from tests.conftest import PostgresCluster, free_port, run_async_blocking, unavailable
 from tests.reliability.pgbouncer import (
     PgBouncer,

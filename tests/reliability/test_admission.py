@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gql_app.security import password_context
+from gql_app.domain.security import password_context
 from tests.conftest import running_app
 from tests.reliability.conftest import (
     POSTS,

@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql_app.config import Settings
+from gql_app.core.config import Settings
+from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable, QueryTimeout
 from gql_app.db import (
     Reads,
     RequestSession,
@@ -25,8 +26,7 @@ from gql_app.db import (
     create_sessionmaker,
     is_stale_statement,
 )
-from gql_app.errors import DatabaseBusy, DatabaseUnavailable, QueryTimeout
-from gql_app.models import User
+from gql_app.db.models import User
 from tests.conftest import PostgresCluster
 from tests.reliability.conftest import (
     assert_no_leaks,

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from gql_app.config import Settings
+from gql_app.core.config import Settings
+from gql_app.core.errors import QueryTimeout
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
-from gql_app.errors import QueryTimeout
 from tests.reliability.conftest import DATABASE, reliability_settings
 from tests.reliability.pgbouncer import PgBouncer
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql_app.config import Settings
+from gql_app.core.config import Settings
 from gql_app.db import (
     Reads,
     ReadUnitWroteError,
@@ -17,7 +17,7 @@ from gql_app.db import (
     create_engine,
     create_sessionmaker,
 )
-from gql_app.models import User
+from gql_app.db.models import User
 from tests.reliability.conftest import app_connections, reliability_settings
 
 _COUNT_USERS = text("SELECT count(*) FROM users")

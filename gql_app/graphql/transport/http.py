@@ -61,7 +61,7 @@ GRAPHIQL_CSP: Final = (
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'none'"
 )
-_GRAPHIQL_DIR: Final = Path(__file__).resolve().parent.parent / "static" / "graphiql"
+_GRAPHIQL_DIR: Final = Path(__file__).resolve().parents[2] / "static" / "graphiql"
 _GRAPHIQL_ASSETS: Final = {
     "react.production.min.js": "text/javascript",
     "react-dom.production.min.js": "text/javascript",

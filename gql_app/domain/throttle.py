@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app import queries
-from gql_app.config import Settings
+from gql_app.core.config import Settings
 
 
 class RateLimitedError(Exception):

@@ -44,9 +44,9 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from gql_app.config import Settings, SslMode
-from gql_app.errors import DatabaseBusy, DatabaseUnavailable, PublicError, QueryTimeout
-from gql_app.lru import LRU
+from gql_app.core.config import Settings, SslMode
+from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable, PublicError, QueryTimeout
+from gql_app.core.lru import LRU
 
 APPLICATION_NAME = "gql_app"
 T = TypeVar("T")

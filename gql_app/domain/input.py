@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from gql_app.models import EMAIL_MAX, USERNAME_MAX, USERNAME_MIN
+from gql_app.db.models import EMAIL_MAX, USERNAME_MAX, USERNAME_MIN
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 

@@ -32,19 +32,12 @@ import orjson
 from graphql import OperationType, execute, get_operation_ast
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql_app.asgi_headers import header
-from gql_app.config import Settings
+from gql_app.core.config import Settings
+from gql_app.core.lru import LRU
 from gql_app.db import RequestSession
-from gql_app.graphql.compiled import execute_compiled
 from gql_app.graphql.context import Context
+from gql_app.graphql.execution.compiled import execute_compiled
 from gql_app.graphql.extensions import public_error
-from gql_app.graphql.http import (
-    JSON,
-    SpecGraphQLRouter,
-    content_type,
-    failed_before_execution,
-    negotiate_media_type,
-)
 from gql_app.graphql.limits import (
     cost_extension,
     query_limits,
@@ -52,8 +45,15 @@ from gql_app.graphql.limits import (
     without_suggestion,
 )
 from gql_app.graphql.schema import Schema
-from gql_app.lru import LRU
-from gql_app.request_id import request_id_of
+from gql_app.graphql.transport.http import (
+    JSON,
+    SpecGraphQLRouter,
+    content_type,
+    failed_before_execution,
+    negotiate_media_type,
+)
+from gql_app.http.headers import header
+from gql_app.http.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
 _RESPONSE_TYPES = 64  # remembered pairs of Content-Type and Accept headers

@@ -79,7 +79,7 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 
-from gql_app.lru import LRU
+from gql_app.core.lru import LRU
 
 DEFINITION_KEY = "strawberry-definition"
 CONDITIONAL_DIRECTIVES = ("skip", "include")

@@ -20,12 +20,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gql_app import account_input, queries, throttle
-from gql_app.config import Settings
+from gql_app import queries
+from gql_app.core.config import Settings
 from gql_app.db import RequestSession
-from gql_app.models import User, utcnow
+from gql_app.db.models import User, utcnow
+from gql_app.domain import input as account_input
+from gql_app.domain import throttle
+from gql_app.domain.security import hash_password, new_token, verify_password
 from gql_app.queries import EmailTakenError, UsernameTakenError
-from gql_app.security import hash_password, new_token, verify_password
 
 
 class InvalidCredentialsError(Exception):

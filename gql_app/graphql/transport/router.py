@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gql_app.config import Settings
+from gql_app.core.config import Settings
 from gql_app.graphql.context import Context, get_context
-from gql_app.graphql.http import SpecGraphQLRouter
 from gql_app.graphql.schema import build_schema
+from gql_app.graphql.transport.http import SpecGraphQLRouter
 
 
 def create_graphql_router(settings: Settings) -> SpecGraphQLRouter[Context, None]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tqdm import tqdm
 
 from gql_app import queries
-from gql_app.security import hash_password
+from gql_app.domain.security import hash_password
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - the documented password of every demo user
 EPOCH = datetime(2025, 1, 1, tzinfo=UTC)

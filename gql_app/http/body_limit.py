@@ -12,7 +12,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql_app.asgi_headers import header
+from gql_app.http.headers import header
 
 CODE = "REQUEST_TOO_LARGE"
 

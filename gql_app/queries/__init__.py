@@ -32,8 +32,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from gql_app.db import Reads, copy_records, foreign_key_violation, one_of, unique_violation
+from gql_app.db.models import AuthToken, Base, Comment, LoginFailure, Post, User
 from gql_app.graphql.pagination import Page
-from gql_app.models import AuthToken, Base, Comment, LoginFailure, Post, User
 
 
 class UsernameTakenError(Exception):

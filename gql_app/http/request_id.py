@@ -15,7 +15,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gql_app.asgi_headers import header
+from gql_app.http.headers import header
 
 HEADER = "X-Request-ID"
 _HEADER_KEY = HEADER.lower().encode()  # as ASGI servers give header names
