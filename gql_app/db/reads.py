@@ -1,0 +1,204 @@
+"""Read units straight on the asyncpg driver, and the protocol both ways of reading share."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import namedtuple
+from collections.abc import (
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import ClauseElement
+
+from gql_app.core.lru import LRU
+from gql_app.db.options import ReadUnitWroteError, _refuse_writes_in_reads
+
+
+class ReadResult(Protocol):
+    """The rows a read unit's statement returned, on either way of reading (`Reads`)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def all(self) -> Sequence[Any]: ...
+
+    def scalars(self) -> Iterable[Any]: ...
+
+    def scalar_one(self) -> Any: ...
+
+
+class Reads(Protocol):
+    """What a read unit runs its statements on: a Core connection, or `_DriverReads`."""
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> ReadResult: ...
+
+
+Processor = Callable[[Any], Any] | None
+
+
+@lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    """Rows read on the driver: tuples whose columns are also attributes, as SQLAlchemy's."""
+    return namedtuple("Row", names, rename=True)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A statement compiled once for the driver: its SQL, how to bind its parameters and how
+    to type its rows, all as SQLAlchemy would."""
+
+    compiled: SQLCompiler
+    expanding: bool  # it has `IN` lists to expand: SQL and parameters are made per call
+    positions: tuple[str, ...]
+    binders: tuple[Processor, ...]
+    names: tuple[str, ...]  # empty: a textual statement, named by the driver's columns
+    typers: tuple[Processor, ...]
+
+    @classmethod
+    def of(cls, statement: Executable, dialect: Dialect) -> _Plan:
+        if isinstance(statement, UpdateBase):
+            raise ReadUnitWroteError("a unit of work writes: open it with write=True")
+        compiled = (
+            statement.compile(dialect=dialect) if isinstance(statement, ClauseElement) else None
+        )
+        if not isinstance(compiled, SQLCompiler):
+            raise TypeError(f"not a SQL statement: {type(statement).__name__}")
+        positions = tuple(compiled.positiontup or ())
+        binders = compiled._bind_processors
+        columns = compiled._result_columns
+        return cls(
+            compiled=compiled,
+            expanding=bool(compiled.post_compile_params),
+            positions=positions,
+            binders=tuple(binders.get(name) for name in positions),  # type: ignore[misc]
+            names=tuple(column.keyname for column in columns),
+            typers=tuple(column.type._cached_result_processor(dialect, None) for column in columns),
+        )
+
+    def sql_and_arguments(self, parameters: Mapping[str, Any] | None) -> tuple[str, list[Any]]:
+        if self.expanding:
+            state = self.compiled.construct_expanded_state(parameters, escape_names=False)
+            values, processors = state.parameters, state.processors
+            names = state.positiontup or ()
+            binders: Iterable[Processor] = (processors.get(name) for name in names)
+            sql = state.statement
+        else:
+            values = self.compiled.construct_params(parameters, escape_names=False)
+            names, binders, sql = self.positions, self.binders, self.compiled.string
+        arguments = [
+            value if bind is None else bind(value)
+            for value, bind in zip((values[name] for name in names), binders, strict=True)
+        ]
+        return sql, arguments
+
+    def rows(self, records: list[asyncpg.Record]) -> list[tuple[Any, ...]]:
+        if not records:
+            return []
+        names = self.names or tuple(records[0].keys())
+        make = _row_class(names)._make  # type: ignore[attr-defined]
+        if not any(self.typers):
+            return [make(record.values()) for record in records]
+        typers = self.typers
+        return [
+            make(
+                [
+                    value if typer is None else typer(value)
+                    for value, typer in zip(record.values(), typers, strict=True)
+                ]
+            )
+            for record in records
+        ]
+
+
+class _DriverRows:
+    """A statement's rows as `ReadResult` gives them."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self._rows)
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return self._rows
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self._rows]
+
+    def scalar_one(self) -> Any:
+        if not self._rows:
+            raise NoResultFound("No row was found when one was required")
+        if len(self._rows) > 1:
+            raise MultipleResultsFound("Multiple rows were found when exactly one was required")
+        return self._rows[0][0]
+
+
+class _DriverReads:
+    """A read unit's statements, run straight on the asyncpg connection (PostgreSQL reads in
+    autocommit): compiled, bound and typed by SQLAlchemy once per statement (`_Plan`), without
+    its execution context and result objects, which cost more than half of a read unit's CPU.
+    Statements other than queries are refused (`ReadUnitWroteError`), as in `_AUTOCOMMIT_READ`.
+    """
+
+    __slots__ = ("_connection", "_dialect", "_plans")
+
+    def __init__(self, connection: Any, plans: LRU[Executable, _Plan], dialect: Dialect) -> None:
+        self._connection = connection
+        self._plans = plans
+        self._dialect = dialect
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> _DriverRows:
+        plan = self._plans.get(statement)
+        if plan is None:
+            plan = _Plan.of(statement, self._dialect)
+            self._plans.put(statement, plan)
+        sql, arguments = plan.sql_and_arguments(parameters)
+        return _DriverRows(plan.rows(await self._connection.fetch(sql, *arguments)))
+
+
+_DRIVER_PLANS = 512
+
+
+_PLANS: weakref.WeakKeyDictionary[AsyncEngine, LRU[Executable, _Plan]] = weakref.WeakKeyDictionary()
+
+
+def _driver_plans(engine: AsyncEngine) -> LRU[Executable, _Plan] | None:
+    """The engine's compiled statements for `_DriverReads`; None: its driver is not asyncpg."""
+    if engine.dialect.driver != "asyncpg":
+        return None
+    plans = _PLANS.get(engine)
+    if plans is None:
+        plans = _PLANS[engine] = LRU(_DRIVER_PLANS)
+    return plans
+
+
+def _observed(engine: Engine) -> bool:
+    """Whether someone watches the engine's statements: SQL logging (`DB_ECHO`, or the
+    `sqlalchemy.engine` logger at INFO) or a statement event listener besides ours. Those
+    see only what SQLAlchemy executes, so reads then take SQLAlchemy's way."""
+    if engine.logger.isEnabledFor(logging.INFO):
+        return True
+    dispatch = engine.dispatch
+    return any(fn is not _refuse_writes_in_reads for fn in dispatch.before_cursor_execute) or bool(
+        dispatch.after_cursor_execute
+    )

@@ -1,0 +1,242 @@
+"""The per-request session: units of work, their transactions, and reruns of stale statements."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+)
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql import Executable
+
+from gql_app.core.lru import LRU
+from gql_app.db.errors import ConnectionLostError, is_stale_statement, public_database_error
+from gql_app.db.options import _AUTOCOMMIT_READ, AUTOCOMMIT_READS_OPTION, WRITE_OPTION
+from gql_app.db.reads import Reads, _driver_plans, _DriverReads, _observed, _Plan
+
+T = TypeVar("T")
+
+
+logger = logging.getLogger(__name__)
+
+
+_IN_AUTOCOMMIT_READ = "gql_app_in_autocommit_read"
+
+
+_STALE_RERUN = "statement made stale by a schema change; running %s again"
+
+
+async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """`await attempt()`, once more if it met a statement a schema change made stale
+    (`is_stale_statement`): the driver has cleared its caches, the second attempt prepares
+    anew. Only for what is safe to run twice (see `RequestSession.run`)."""
+    try:
+        return await attempt()
+    except Exception as exc:
+        if not is_stale_statement(exc):
+            raise
+    logger.info(_STALE_RERUN, what)
+    return await attempt()
+
+
+@contextmanager
+def _public_database_errors() -> Iterator[None]:
+    """A failure of the database rather than of the request leaves as the `PublicError` of
+    `public_database_error`; other errors leave as they are."""
+    try:
+        yield
+    except Exception as exc:
+        public = public_database_error(exc)
+        if public is None:
+            raise
+        raise public from exc
+
+
+class _Session(AsyncSession):
+    """An `AsyncSession` that reruns a statement of an autocommit read unit once when a
+    schema change made its prepared statement stale (`is_stale_statement`): the statement
+    was its own transaction, so nothing else is lost, and the unit never notices."""
+
+    if not TYPE_CHECKING:  # to the type checker, AsyncSession's precise overloads stand
+
+        async def execute(self, *args, **kwargs):
+            execute = super().execute
+            if not self.info.get(_IN_AUTOCOMMIT_READ):
+                return await execute(*args, **kwargs)
+            return await _once_more_if_stale(lambda: execute(*args, **kwargs), "the statement")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=_Session, expire_on_commit=False, autoflush=False)
+
+
+_READERS: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _readers(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` with the options of an autocommit read (sharing its pool), made once."""
+    readers = _READERS.get(engine)
+    if readers is None:
+        readers = _READERS[engine] = engine.execution_options(**_AUTOCOMMIT_READ)
+    return readers
+
+
+class SessionClosedError(RuntimeError):
+    """A unit of work began after its request's session was closed."""
+
+
+class RequestSession:
+    """A request's one `AsyncSession` (DESIGN.md contracts 1 and 2).
+
+    Strawberry resolves sibling fields concurrently, but a session runs one statement at a
+    time: every unit of work takes the lock, runs in its own transaction, and returns the
+    connection to the pool before the next one starts. The `AsyncSession` is made on the
+    first `transaction()`: a request that only reads (`read()`) never needs one.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        bind = sessionmaker.kw.get("bind")
+        if not isinstance(bind, AsyncEngine):
+            raise TypeError("the sessionmaker must be bound to an AsyncEngine")
+        self._engine = bind
+        self._autocommit_reads = bool(bind.get_execution_options().get(AUTOCOMMIT_READS_OPTION))
+        self._plans = _driver_plans(bind) if self._autocommit_reads else None
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """One unit of work, committed when the block ends and rolled back if it raises.
+
+        `write=True` marks a unit that writes (on SQLite it takes the write lock at BEGIN).
+        Other units only read; on PostgreSQL (not behind PgBouncer) they run in autocommit,
+        each statement its own transaction: a read never leaves its connection `idle in
+        transaction` while the event loop serves other requests (DESIGN.md contract 2), and
+        costs no BEGIN and COMMIT round trips. A write in such a unit raises
+        `ReadUnitWroteError`.
+        A failure of the database rather than of the request (pool exhausted, server gone,
+        statement timeout) leaves as the `PublicError` of `public_database_error`.
+
+        A failed unit (its block raised, it was cancelled, or its commit failed) detaches the
+        session's objects before it rolls back: a rollback would expire them, and an expired
+        object cannot reload under asyncio, so objects that earlier units loaded (the viewer,
+        what the loaders cached) would break every field resolved after the failure.
+        """
+        async with self._turn():
+            if self._session is None:
+                self._session = self._sessionmaker()
+            session = self._session
+            with _public_database_errors():
+                try:
+                    await session.begin()
+                    if write:
+                        await session.connection(execution_options={WRITE_OPTION: True})
+                    elif self._autocommit_reads:
+                        await session.connection(execution_options=_AUTOCOMMIT_READ)
+                        session.info[_IN_AUTOCOMMIT_READ] = True
+                    yield session
+                    session.info.pop(_IN_AUTOCOMMIT_READ, None)
+                    await session.commit()
+                except BaseException:
+                    session.info.pop(_IN_AUTOCOMMIT_READ, None)
+                    session.expunge_all()
+                    await session.rollback()
+                    raise
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = False) -> T:
+        """`await work(session)` as one unit of work, rerun once if it met a stale statement.
+
+        A migration applied while the service runs can invalidate the statements the
+        driver has prepared (`is_stale_statement`); the driver then clears its caches, and
+        the same work succeeds on a second attempt. Read units on PostgreSQL need no `run`:
+        in autocommit, the stale statement alone is rerun (`_Session`). A unit in a
+        transaction (a write) fails whole; its transaction was rolled back whole, so the
+        rerun is safe, provided `work` acts only through the session: no effects outside
+        the database, no changes to objects it did not load itself.
+        """
+
+        async def attempt() -> T:
+            async with self.transaction(write=write) as session:
+                return await work(session)
+
+        return await _once_more_if_stale(attempt, "the unit of work")
+
+    async def read(self, work: Callable[[Reads], Awaitable[T]]) -> T:
+        """`await work(reads)` as one unit of work that only reads.
+
+        What the DataLoaders run: no ORM session, transaction object or identity map. On
+        PostgreSQL (not behind PgBouncer) in autocommit: straight on the driver
+        (`_DriverReads`), or on a Core connection while someone watches the statements
+        (`_observed`). Elsewhere on a Core connection in a transaction, as `transaction()`
+        runs reads. A write raises `ReadUnitWroteError` on every way. A statement made stale
+        by a schema change reruns the unit once (it only read; on the driver, asyncpg
+        prepares it anew by itself); failures of the database leave as the `PublicError` of
+        `public_database_error`.
+        """
+        async with self._turn():
+            with _public_database_errors():
+                return await _once_more_if_stale(lambda: self._read(work), "the read")
+
+    async def _read(self, work: Callable[[Reads], Awaitable[T]]) -> T:
+        if self._plans is not None and not _observed(self._engine.sync_engine):
+            return await self._read_on_driver(work, self._plans)
+        if self._autocommit_reads:
+            async with _readers(self._engine).connect() as connection:
+                return await work(connection)
+        async with self._engine.begin() as connection:
+            return await work(connection)
+
+    async def _read_on_driver(
+        self, work: Callable[[Reads], Awaitable[T]], plans: LRU[Executable, _Plan]
+    ) -> T:
+        """`work` on `_DriverReads`, on a connection of the engine's pool (pinged as usual).
+
+        A connection that broke invalidates the pool, as SQLAlchemy does on a disconnect, and
+        the unit fails with `ConnectionLostError`; one whose statement was cancelled midway
+        is closed rather than returned.
+        """
+        fairy = await self._engine.raw_connection()
+        connection = fairy.driver_connection
+        try:
+            return await work(_DriverReads(connection, plans, self._engine.dialect))
+        except Exception as exc:
+            if connection is None or connection.is_closed() or isinstance(exc, OSError):
+                self._engine.sync_engine.pool._invalidate(fairy, exc)
+                raise ConnectionLostError("the connection broke during a read") from exc
+            raise
+        except BaseException as exc:
+            fairy.invalidate(exc)
+            raise
+        finally:
+            fairy.close()
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """The session's lock, held by one unit of work; refused once the session is closed."""
+        async with self._lock:
+            if self._closed:
+                raise SessionClosedError("the request is over: its session is closed")
+            yield
+
+    async def close(self) -> None:
+        """End the request's database use, once the unit of work in progress (if any) ends.
+
+        A resolver can outlive its operation: when a field fails, GraphQL execution stops
+        waiting for its siblings, which keep running. Closing under their feet would break
+        their unit of work; a unit they begin afterwards would hold a connection nobody
+        returns. So close waits its turn, and later units raise `SessionClosedError`.
+        """
+        async with self._lock:
+            self._closed = True
+            if self._session is not None:
+                await self._session.close()
