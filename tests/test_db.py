@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
 from gql_app.core.config import load_settings
+from gql_app.core.paging import Page
 from gql_app.db import (
     APPLICATION_NAME,
     Reads,
@@ -25,7 +26,6 @@ from gql_app.db import (
 )
 from gql_app.db.models import User
 from gql_app.domain.seed import seed
-from gql_app.graphql.pagination import Page
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -61,7 +61,7 @@ from strawberry.schema.config import BatchingConfig
 
 from gql_app.core.config import Settings
 from gql_app.core.lru import LRU
-from gql_app.graphql.pagination import DEFAULT_PAGE_SIZE
+from gql_app.core.paging import DEFAULT_PAGE_SIZE
 
 PAGE_ARGUMENTS = ("first", "last")
 # What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean

@@ -1,4 +1,4 @@
-"""Keyset pagination: Relay arguments checked into a `Page`, and opaque cursors.
+"""Keyset pagination in GraphQL: Relay arguments checked into a `Page`, and opaque cursors.
 
 A cursor is the urlsafe base64 of a JSON array: the name of the ordering it belongs to,
 then the sort key of its row (for example `["posts:newest", "2025-01-01T00:00:00+00:00",
@@ -12,32 +12,12 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, TypeVar
 
 from gql_app.core.errors import BadUserInput
+from gql_app.core.paging import DEFAULT_PAGE_SIZE, Key, Page
 
-DEFAULT_PAGE_SIZE = 20
 MAX_CURSOR_LENGTH = 1024
-
-Key = tuple[Any, ...]
-RowT = TypeVar("RowT")
-
-
-class Page(NamedTuple):
-    """Which rows a connection asks for, in the ordering's terms.
-
-    The rows are those after `after` and before `before` (sort keys, exclusive); `limit` of
-    them from the start, or from the end when `backward` (`last`). Hashable: DataLoaders
-    key nested connections by `(parent id, page)`, hashed several times per parent (a
-    named tuple hashes in C, a dataclass in Python).
-    """
-
-    limit: int
-    after: Key | None = None
-    before: Key | None = None
-    backward: bool = False
 
 
 def _encode_value(value: object) -> object:
@@ -110,27 +90,3 @@ def page_from_arguments(
         before=decode_cursor(before, ordering, key_types) if before is not None else None,
         backward=last is not None,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Slice(Generic[RowT]):
-    """The rows of one page, in the ordering's order, and whether more lie on either side."""
-
-    rows: Sequence[RowT]
-    has_previous: bool
-    has_next: bool
-
-
-def slice_rows(rows: Sequence[RowT], page: Page) -> Slice[RowT]:
-    """Trim what a query fetched for `page` (up to `limit + 1` rows, reversed when backward).
-
-    The extra row tells whether another page follows in the direction of travel. In the
-    other direction, a page that starts from a cursor reports more rows without a query:
-    Relay allows it, and the cursor came from a row there.
-    """
-    has_more = len(rows) > page.limit
-    kept = list(rows[: page.limit])
-    if page.backward:
-        kept.reverse()
-        return Slice(kept, has_previous=has_more, has_next=page.before is not None)
-    return Slice(kept, has_previous=page.after is not None, has_next=has_more)

@@ -14,17 +14,12 @@ from typing import Annotated, Any, Generic, TypeVar
 import strawberry
 
 from gql_app import queries
+from gql_app.core.paging import DEFAULT_PAGE_SIZE, Page, slice_rows
 from gql_app.db import models
 from gql_app.graphql.context import Context
 from gql_app.graphql.execution.compiled import batched
 from gql_app.graphql.ids import encode_global_id
-from gql_app.graphql.pagination import (
-    DEFAULT_PAGE_SIZE,
-    Page,
-    encode_cursor,
-    page_from_arguments,
-    slice_rows,
-)
+from gql_app.graphql.pagination import encode_cursor, page_from_arguments
 from gql_app.graphql.permissions import only_to_themself
 from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from gql_app import queries
+from gql_app.core.paging import Page
 from gql_app.db import Reads, RequestSession
-from gql_app.graphql.pagination import Page
 from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record
 

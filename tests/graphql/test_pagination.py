@@ -7,14 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from gql_app.core.errors import BadUserInput
-from gql_app.graphql.pagination import (
-    DEFAULT_PAGE_SIZE,
-    Page,
-    decode_cursor,
-    encode_cursor,
-    page_from_arguments,
-    slice_rows,
-)
+from gql_app.core.paging import DEFAULT_PAGE_SIZE, Page, slice_rows
+from gql_app.graphql.pagination import decode_cursor, encode_cursor, page_from_arguments
 
 KEY_TYPES = (datetime, int)
 KEY = (datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), 42)

@@ -1,0 +1,130 @@
+"""Content writes: posts and comments created, edited and deleted by their authors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app.db import foreign_key_violation
+from gql_app.db.models import Comment, Post
+from gql_app.queries.rows import COMMENT_ROW, POST_ROW, Record
+
+
+class PostMissingError(Exception):
+    """The post a comment was added to does not exist (any more)."""
+
+
+_insert_post = insert(Post).returning(*POST_ROW)
+
+
+_update_post = (
+    update(Post)
+    .where(Post.id == bindparam("post_id"), Post.author_id == bindparam("owner_id"))
+    .values(
+        title=func.coalesce(bindparam("title", type_=Post.title.type), Post.title),
+        body=func.coalesce(bindparam("body", type_=Post.body.type), Post.body),
+        updated_at=bindparam("now"),
+    )
+    .returning(*POST_ROW)
+)
+
+
+_delete_post = (
+    delete(Post)
+    .where(Post.id == bindparam("post_id"), Post.author_id == bindparam("author_id"))
+    .returning(Post.id)
+)
+
+
+_post_author_id = select(Post.author_id).where(Post.id == bindparam("post_id"))
+
+
+_insert_comment = insert(Comment).returning(*COMMENT_ROW)
+
+
+_delete_comment = (
+    delete(Comment)
+    .where(Comment.id == bindparam("comment_id"), Comment.author_id == bindparam("author_id"))
+    .returning(Comment.id)
+)
+
+
+_comment_author_id = select(Comment.author_id).where(Comment.id == bindparam("comment_id"))
+
+
+async def insert_post(
+    session: AsyncSession, *, author_id: int, title: str, body: str, now: datetime
+) -> Record:
+    values = {"author_id": author_id, "title": title, "body": body}
+    result = await session.execute(_insert_post, values | {"created_at": now, "updated_at": now})
+    return result.one()
+
+
+async def update_post(
+    session: AsyncSession,
+    *,
+    post_id: int,
+    author_id: int,
+    title: str | None,
+    body: str | None,
+    now: datetime,
+) -> Record | None:
+    """Change the fields given (None keeps one) of a post of `author_id`; None if no such post."""
+    result = await session.execute(
+        _update_post,
+        {"post_id": post_id, "owner_id": author_id, "title": title, "body": body, "now": now},
+    )
+    return result.one_or_none()
+
+
+async def delete_post(session: AsyncSession, *, post_id: int, author_id: int) -> bool:
+    """Delete a post of `author_id` and, by cascade, its comments; False if no such post."""
+    result = await session.execute(_delete_post, {"post_id": post_id, "author_id": author_id})
+    return result.one_or_none() is not None
+
+
+async def post_author_id(session: AsyncSession, post_id: int) -> int | None:
+    """The author of a post, or None if there is no such post."""
+    return (await session.execute(_post_author_id, {"post_id": post_id})).scalar_one_or_none()
+
+
+async def insert_comment(
+    session: AsyncSession, *, post_id: int, author_id: int, body: str, now: datetime
+) -> Record:
+    """Insert a comment; raises `PostMissingError` when the post does not exist.
+
+    The foreign key decides (DESIGN.md contract 5); the insert runs in a savepoint, so the
+    caller's transaction stays usable after a violation.
+    """
+    values = {"post_id": post_id, "author_id": author_id, "body": body, "created_at": now}
+    try:
+        async with session.begin_nested():
+            return (await session.execute(_insert_comment, values)).one()
+    except IntegrityError as exc:
+        if not foreign_key_violation(exc):
+            raise
+        raise PostMissingError from None
+
+
+async def delete_comment(session: AsyncSession, *, comment_id: int, author_id: int) -> bool:
+    """Delete a comment of `author_id`; False if there is no such comment."""
+    result = await session.execute(
+        _delete_comment, {"comment_id": comment_id, "author_id": author_id}
+    )
+    return result.one_or_none() is not None
+
+
+async def comment_author_id(session: AsyncSession, comment_id: int) -> int | None:
+    """The author of a comment, or None if there is no such comment."""
+    result = await session.execute(_comment_author_id, {"comment_id": comment_id})
+    return result.scalar_one_or_none()
