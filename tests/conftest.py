@@ -37,7 +37,8 @@ from gql_app.core.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker, migrate
 from gql_app.db.models import utcnow
 from gql_app.domain.security import new_token, password_context
-from gql_app.graphql.execution import compiled
+from gql_app.graphql.execution.plan import ObjectPlan
+from gql_app.graphql.execution.run import Run
 from gql_app.graphql.ids import decode_id_of, encode_global_id
 
 T = TypeVar("T")
@@ -586,7 +587,7 @@ async def create_legacy_user(db: RequestSession, username: str, password: str) -
 
 @dataclass
 class CompiledRuns:
-    """How many operations ran through a compiled plan (gql_app/graphql/compiled.py)."""
+    """How many operations ran through a compiled plan (gql_app/graphql/execution/)."""
 
     count: int = 0
 
@@ -595,11 +596,11 @@ class CompiledRuns:
 def compiled_runs(monkeypatch: pytest.MonkeyPatch) -> CompiledRuns:
     """Counts the runs of compiled plans from here on (a run that falls back counts too)."""
     runs = CompiledRuns()
-    execute = compiled.Run.execute
+    execute = Run.execute
 
-    async def counted(run: compiled.Run, plan: compiled.ObjectPlan) -> Any:
+    async def counted(run: Run, plan: ObjectPlan) -> Any:
         runs.count += 1
         return await execute(run, plan)
 
-    monkeypatch.setattr(compiled.Run, "execute", counted)
+    monkeypatch.setattr(Run, "execute", counted)
     return runs

@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(102_400, ge=1_024)
     max_batch_size: int = Field(0, ge=0, le=100, description="0: batching off")
 
-    # Performance (gql_app/graphql/performance.py and compiled.py).
+    # Performance (gql_app/graphql/performance.py and execution/).
     compiled_execution: bool = True
     query_cache_size: int = Field(256, ge=1, le=100_000, description="query texts remembered")
 

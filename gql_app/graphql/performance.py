@@ -1,5 +1,5 @@
 """Work done once per query text instead of once per request: parsing, the specification's
-validation and (gql_app/graphql/compiled.py) the execution plan.
+validation and (gql_app/graphql/execution/) the execution plan.
 
 All the caches are bounded LRUs of `QUERY_CACHE_SIZE` entries, so clients sending ever new
 query texts cannot grow memory. Validation rules that depend on the request (the query
@@ -21,7 +21,7 @@ from strawberry.schema.schema import validate_document
 
 from gql_app.core.config import Settings
 from gql_app.core.lru import LRU
-from gql_app.graphql.execution.compiled import PlanCache, compiled_execution
+from gql_app.graphql.execution.cache import PlanCache, compiled_execution
 from gql_app.graphql.limits import MeasureMemo
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]

@@ -17,7 +17,7 @@ from gql_app import queries
 from gql_app.core.paging import DEFAULT_PAGE_SIZE, Page, slice_rows
 from gql_app.db import models
 from gql_app.graphql.context import Context
-from gql_app.graphql.execution.compiled import batched
+from gql_app.graphql.execution.marker import batched
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.pagination import encode_cursor, page_from_arguments
 from gql_app.graphql.permissions import only_to_themself

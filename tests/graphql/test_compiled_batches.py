@@ -1,4 +1,4 @@
-"""Batch forms of resolvers (`compiled.batched`) answer exactly what the resolvers answer.
+"""Batch forms of resolvers (`execution.marker.batched`) answer exactly what the resolvers answer.
 
 A small schema of its own, whose nullable batch fields return values, errors, nulls and
 lists holding all three: a compiled plan, calling each batch form once per depth, gives the
@@ -15,8 +15,8 @@ from typing import Any
 import strawberry
 from graphql import ExecutionResult, parse
 
-from gql_app.graphql.execution import compiled
-from gql_app.graphql.execution.compiled import batched
+from gql_app.graphql.execution.marker import batched
+from gql_app.graphql.execution.run import Run
 from gql_app.graphql.types import only
 
 CALLS: Counter[str] = Counter()
@@ -123,7 +123,7 @@ QUERY = """
 async def _compiled(query: str) -> ExecutionResult:
     built = SCHEMA.execution_context_class.build(SCHEMA._schema, parse(query))
     assert not isinstance(built, list)
-    run = compiled.Run(built, SCHEMA)
+    run = Run(built, SCHEMA)
     return await run.execute(run.compiler.root())
 
 

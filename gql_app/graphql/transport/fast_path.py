@@ -36,7 +36,7 @@ from gql_app.core.config import Settings
 from gql_app.core.lru import LRU
 from gql_app.db import RequestSession
 from gql_app.graphql.context import Context
-from gql_app.graphql.execution.compiled import execute_compiled
+from gql_app.graphql.execution.cache import execute_compiled
 from gql_app.graphql.extensions import public_error
 from gql_app.graphql.limits import (
     cost_extension,
