@@ -1,72 +1,43 @@
 """Limits against hostile queries: cost, depth, aliases and tokens; no "Did you mean" hints.
 
-`QueryLimitsExtension` checks every operation before it runs, and reports its cost in the
-response (`extensions.cost`). The cost model, in full:
-
-- a field costs 1 plus its selection set's cost times `n`;
-- `n` is the page size of a paginated field (one that takes `first` or `last`): the value
-  of `first` or `last` (the larger if both), literal or variable, or the default page size
-  when neither is given; for another field returning a list, the length of its longest list
-  argument (`nodes(ids: [...])`), else 1; `n` is 1 for every other field;
-- fragments and inline fragments count as if written out, every branch of a union or
-  interface counts (an upper bound), and `@skip`/`@include` are ignored.
-
-So the cost bounds the number of fields a response can hold. The depth is the longest
-chain of nested fields (`{ a { b } }` is 2), aliases are counted as written out (fragments
-expanded), and tokens are the document's lexical tokens (comments and commas excluded).
-graphql-core's check that same-named fields can be merged, quadratic in their number, runs
-on a budget of work of its own (`QUERY_VALIDATION_BUDGET`).
+`QueryLimitsExtension` checks every operation before it runs (measured by
+gql_app/graphql/cost.py), and reports its cost in the response (`extensions.cost`). Tokens
+are the document's lexical tokens (comments and commas excluded). graphql-core's check that
+same-named fields can be merged, quadratic in their number, runs on a budget of work of its
+own (`QUERY_VALIDATION_BUDGET`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
 
 from graphql import (
     ASTValidationRule,
-    DocumentNode,
-    FieldNode,
-    FragmentSpreadNode,
-    GraphQLCompositeType,
     GraphQLError,
-    GraphQLField,
-    GraphQLSchema,
     GraphQLSyntaxError,
-    InlineFragmentNode,
-    ListValueNode,
-    NamedTypeNode,
-    ObjectValueNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
     ValidationContext,
     ValidationRule,
-    ValueNode,
-    VariableNode,
-    get_named_type,
-    get_nullable_type,
     get_operation_ast,
-    is_composite_type,
-    is_list_type,
-    value_from_ast_untyped,
 )
 from graphql.language import Lexer, Source, TokenKind
-from graphql.validation import ASTValidationContext, OverlappingFieldsCanBeMergedRule
+from graphql.validation import OverlappingFieldsCanBeMergedRule
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import BatchingConfig
 
 from gql_app.core.config import Settings
-from gql_app.core.lru import LRU
 from gql_app.core.paging import DEFAULT_PAGE_SIZE
+from gql_app.graphql.cost import Measure, measure_operation
 
-PAGE_ARGUMENTS = ("first", "last")
 # What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean
 # 'a'?", " Did you mean the enum value 'A' or 'B'?", " Did you mean 'a', 'b', or 'c'?".
 _NAME = "'[_A-Za-z][_0-9A-Za-z]*'"
+
+
 _SUGGESTION = re.compile(f" Did you mean (?:[a-z]+(?: [a-z]+)* )?{_NAME}(?:,? (?:or )?{_NAME})*\\?")
 
 
@@ -80,21 +51,6 @@ class QueryLimits:
     max_tokens: int
     validation_budget: int
     default_page_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Measure:
-    """What an operation, or a part of one, asks for."""
-
-    cost: int = 0
-    depth: int = 0
-    aliases: int = 0
-
-    def beside(self, other: Measure) -> Measure:
-        """The measure of two sibling selections together."""
-        return Measure(
-            self.cost + other.cost, max(self.depth, other.depth), self.aliases + other.aliases
-        )
 
 
 def limit_error(message: str, code: str) -> GraphQLError:
@@ -142,217 +98,6 @@ def exceeds_token_limit(query: str, max_tokens: int) -> bool:
     except GraphQLSyntaxError:
         return False  # the parser reports it
     return True
-
-
-class _Measurer:
-    """Measures an operation of a validated-or-not document (unknown fields cost 1).
-
-    Fragments are measured once each, in dependency order without recursion, so neither a
-    long chain of fragments nor one spread many times costs more than its size; recursion
-    within a selection set is bounded by the parser's nesting limit.
-    """
-
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        context: ASTValidationContext,
-        variables: dict[str, Any],
-        default_page_size: int,
-    ) -> None:
-        self._context = context
-        self._schema = schema
-        self._variables = variables
-        self._default_page_size = default_page_size
-        self._fragments: dict[str, Measure] = {}
-        # The variables the measure depends on, whatever their values: those in the page
-        # arguments of paginated fields and in the arguments of other list fields.
-        self.read: dict[str, None] = {}
-
-    def operation(self, operation: OperationDefinitionNode) -> Measure:
-        self._measure_fragments(operation)
-        root = self._schema.get_root_type(operation.operation)
-        return self._selections(operation.selection_set, root)
-
-    def _measure_fragments(self, operation: OperationDefinitionNode) -> None:
-        measured: dict[str, bool] = {}  # False while its spreads are being measured
-        stack = [(spread.name.value, False) for spread in self._spreads(operation.selection_set)]
-        while stack:
-            name, spreads_done = stack.pop()
-            fragment = self._context.get_fragment(name)
-            if fragment is None:
-                continue
-            if spreads_done:
-                condition = self._composite_type(fragment.type_condition)
-                self._fragments[name] = self._selections(fragment.selection_set, condition)
-                measured[name] = True
-            elif name not in measured:  # a cycle, an error of validation, counts nothing
-                measured[name] = False
-                stack.append((name, True))
-                stack.extend(
-                    (spread.name.value, False)
-                    for spread in self._spreads(fragment.selection_set)
-                    if spread.name.value not in measured
-                )
-
-    def _spreads(self, selection_set: SelectionSetNode) -> list[FragmentSpreadNode]:
-        return self._context.get_fragment_spreads(selection_set)
-
-    def _composite_type(self, node: NamedTypeNode | None) -> GraphQLCompositeType | None:
-        named = self._schema.get_type(node.name.value) if node is not None else None
-        return named if is_composite_type(named) else None
-
-    def _selections(
-        self, selection_set: SelectionSetNode, parent: GraphQLCompositeType | None
-    ) -> Measure:
-        total = Measure()
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                part = self._field(selection, parent)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                inner = self._composite_type(condition) if condition is not None else parent
-                part = self._selections(selection.selection_set, inner)
-            elif isinstance(selection, FragmentSpreadNode):
-                part = self._fragments.get(selection.name.value, Measure())
-            total = total.beside(part)
-        return total
-
-    def _field(self, node: FieldNode, parent: GraphQLCompositeType | None) -> Measure:
-        definition = self._schema.get_field(parent, node.name.value) if parent else None
-        children = Measure()
-        if node.selection_set is not None:
-            named = get_named_type(definition.type) if definition else None
-            inner = named if is_composite_type(named) else None
-            children = self._selections(node.selection_set, inner)
-        return Measure(
-            cost=1 + self._multiplier(node, definition) * children.cost,
-            depth=1 + children.depth,
-            aliases=(1 if node.alias else 0) + children.aliases,
-        )
-
-    def _multiplier(self, node: FieldNode, definition: GraphQLField | None) -> int:
-        """How many times the field's selection set is resolved, at most."""
-        if definition is None:
-            return 1
-        paginated = any(name in definition.args for name in PAGE_ARGUMENTS)
-        if not paginated and not is_list_type(get_nullable_type(definition.type)):
-            return 1
-        arguments = {
-            argument.name.value: value_from_ast_untyped(argument.value, self._variables)
-            for argument in node.arguments or ()
-        }
-        for argument in node.arguments or ():
-            if not paginated or argument.name.value in PAGE_ARGUMENTS:
-                self.read.update(dict.fromkeys(_variables_in(argument.value)))
-        if paginated:
-            sizes = [arguments.get(name) for name in PAGE_ARGUMENTS]
-            counts = [
-                size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
-            ]
-            return max(0, max(counts, default=self._default_page_size))
-        return max(
-            (len(value) for value in arguments.values() if isinstance(value, list)), default=1
-        )
-
-
-def _variables_in(value: ValueNode) -> Iterator[str]:
-    """The names of the variables in an argument's value, however deep."""
-    if isinstance(value, VariableNode):
-        yield value.name.value
-    elif isinstance(value, ListValueNode):
-        for item in value.values:
-            yield from _variables_in(item)
-    elif isinstance(value, ObjectValueNode):
-        for field in value.fields:
-            yield from _variables_in(field.value)
-
-
-def measure_operation(
-    schema: GraphQLSchema,
-    context: ASTValidationContext,
-    operation: OperationDefinitionNode,
-    variables: Mapping[str, Any] | None,
-    default_page_size: int,
-) -> Measure:
-    """What `operation` of the context's document asks for, with the request's variables."""
-    given = _operation_variables(operation, variables)
-    return _Measurer(schema, context, given, default_page_size).operation(operation)
-
-
-_ABSENT = object()
-
-
-class MeasureMemo:
-    """`measure_operation` remembered: by query text, operation name and the values (with
-    their types: `true` is no page size, `1` is) of the variables the measure reads, so a
-    query's later requests do not walk its document again. Values that cannot be hashed
-    (lists, objects) are measured anew. Bounded: `size` operations, `size` measures.
-    """
-
-    def __init__(self, size: int) -> None:
-        self._read: LRU[tuple[str, str | None], tuple[str, ...]] = LRU(size)
-        self._measures: LRU[tuple[Any, ...], Measure] = LRU(size)
-
-    def measure(
-        self,
-        schema: GraphQLSchema,
-        query: str,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        variables: Mapping[str, Any] | None,
-        default_page_size: int,
-    ) -> Measure:
-        """What `measure_operation` answers for `operation` of `document`, parsed from `query`."""
-        given = _operation_variables(operation, variables)
-        operation_key = (query, operation.name.value if operation.name else None)
-        read = self._read.get(operation_key)
-        key = _measure_key(operation_key, read, given) if read is not None else None
-        found = self._measures.get(key) if key is not None else None
-        if found is not None:
-            return found
-        measurer = _Measurer(schema, document_context(document), given, default_page_size)
-        measure = measurer.operation(operation)
-        if read is None:
-            read = tuple(measurer.read)
-            self._read.put(operation_key, read)
-            key = _measure_key(operation_key, read, given)
-        if key is not None:
-            self._measures.put(key, measure)
-        return measure
-
-
-def _measure_key(
-    operation_key: tuple[str, str | None], read: tuple[str, ...], given: Mapping[str, Any]
-) -> tuple[Any, ...] | None:
-    """The memo's key of a measure, or None when a value it reads cannot be hashed."""
-    values = (given.get(name, _ABSENT) for name in read)
-    key = (*operation_key, *((type(value), value) for value in values))
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
-
-
-def document_context(document: DocumentNode) -> ASTValidationContext:
-    """What `measure_operation` needs of a document outside validation (errors unused)."""
-    return ASTValidationContext(document, _ignore_error)
-
-
-def _ignore_error(_error: GraphQLError) -> None:
-    """Measuring reports nothing: validation reports the document's errors."""
-
-
-def _operation_variables(
-    operation: OperationDefinitionNode, given: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The request's variables, with the operation's defaults for those not given."""
-    values = {
-        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
-        for definition in operation.variable_definitions or ()
-        if definition.default_value is not None
-    }
-    return values | dict(given or {})
 
 
 def without_suggestion(error: GraphQLError) -> GraphQLError:

@@ -21,8 +21,8 @@ from strawberry.schema.schema import validate_document
 
 from gql_app.core.config import Settings
 from gql_app.core.lru import LRU
+from gql_app.graphql.cost import MeasureMemo
 from gql_app.graphql.execution.cache import PlanCache, compiled_execution
-from gql_app.graphql.limits import MeasureMemo
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]
 # Rules of graphql-core and Strawberry depend on the document alone; the application's own

@@ -1,4 +1,4 @@
-"""`MeasureMemo` (gql_app/graphql/limits.py): the fast path's remembered query measures equal
+"""`MeasureMemo` (gql_app/graphql/cost.py): the fast path's remembered query measures equal
 measuring anew, whatever the variables."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from graphql import OperationDefinitionNode, get_operation_ast, parse
 
-from gql_app.graphql import limits
-from gql_app.graphql.limits import Measure, MeasureMemo, document_context, measure_operation
+from gql_app.graphql import cost
+from gql_app.graphql.cost import Measure, MeasureMemo, document_context, measure_operation
 from gql_app.graphql.schema import build_schema
 
 MEMO_CASES = [
@@ -46,13 +46,13 @@ def test_a_query_is_measured_once_when_no_variable_changes_its_measure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     measured: list[OperationDefinitionNode] = []
-    operation_of = limits._Measurer.operation
+    operation_of = cost._Measurer.operation
 
     def counted(self: Any, operation: OperationDefinitionNode) -> Measure:
         measured.append(operation)
         return operation_of(self, operation)
 
-    monkeypatch.setattr(limits._Measurer, "operation", counted)
+    monkeypatch.setattr(cost._Measurer, "operation", counted)
     query = "query($id: ID!) { user(id: $id) { username } }"
     document = parse(query)
     operation = get_operation_ast(document)
