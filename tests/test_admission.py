@@ -1,11 +1,11 @@
-"""`Slots` (gql_app/admission.py): at most `limit` holders, the rest served in arrival order,
+"""`Slots` (gql_app/core/slots.py): at most `limit` holders, the rest served in arrival order,
 and no slot lost to a waiter cancelled at any moment."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gql_app.http.admission import Slots
+from gql_app.core.slots import Slots
 
 
 async def _settle() -> None:

@@ -9,7 +9,7 @@ from functools import cache
 
 from passlib.context import CryptContext
 
-from gql_app.http.admission import slot_lent
+from gql_app.core.slots import slot_lent
 
 # argon2id's cost, above OWASP's baseline of 19 MiB and 2 passes.
 ARGON2_MEMORY_KIB, ARGON2_PASSES, ARGON2_LANES = 65536, 3, 4
