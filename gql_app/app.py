@@ -7,16 +7,15 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql_app import queries
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
+from gql_app.core.resources import Resources, attach_resources, resources_of
 from gql_app.db import (
     create_engine,
     create_sessionmaker,
@@ -32,18 +31,6 @@ from gql_app.http.request_id import RequestIdMiddleware
 
 logger = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"
-
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """What the app holds for its lifetime: created at start-up, disposed at shutdown."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    # The app's event loop, which requests are given rather than ask for: on Python 3.11
-    # `asyncio.get_running_loop()` is a getpid syscall.
-    loop: asyncio.AbstractEventLoop
 
 
 def freeze_startup_objects() -> None:
@@ -63,9 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
-        app.state.resources = Resources(
-            settings, engine, create_sessionmaker(engine), asyncio.get_running_loop()
-        )
+        loop = asyncio.get_running_loop()
+        attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))
         freeze_startup_objects()
         try:
             yield
@@ -111,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         """Ready when the database answers and is at the code's migration revision."""
-        resources: Resources = app.state.resources
+        resources = resources_of(app)
         head = migrate.head_revision()
         try:
             async with resources.engine.connect() as connection:

@@ -32,8 +32,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
-from gql_app.app import Resources, create_app
+from gql_app.app import create_app
 from gql_app.core.config import Settings, load_settings
+from gql_app.core.resources import resources_of
 from gql_app.db import RequestSession, create_engine, create_sessionmaker, migrate
 from gql_app.db.models import utcnow
 from gql_app.domain.security import new_token, password_context
@@ -411,7 +412,7 @@ class StatementLog:
 @pytest.fixture
 def sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
     """Records every statement the running app's engine executes."""
-    resources: Resources = app_client[0].state.resources
+    resources = resources_of(app_client[0])
     log = StatementLog()
 
     def record(*args: object) -> None:
@@ -425,7 +426,7 @@ def sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
 def driver_sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLog:
     """Records the statements read units run straight on asyncpg (`db._DriverReads`, on
     PostgreSQL). `sql_log` cannot: its listener is what sends reads SQLAlchemy's way."""
-    resources: Resources = app_client[0].state.resources
+    resources = resources_of(app_client[0])
     log = StatementLog()
 
     def record(query: LoggedQuery) -> None:

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Annotated
+from contextlib import asynccontextmanager
 
-from fastapi import Depends, Request
+from fastapi import Request
 from strawberry.fastapi import BaseContext
 
 from gql_app import queries
 from gql_app.core.config import Settings
+from gql_app.core.resources import Resources, resources_of
 from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.http.request_id import request_id_of
 from gql_app.loading.loaders import Loaders
-
-if TYPE_CHECKING:
-    from gql_app.app import Resources
 
 
 class Context(BaseContext):
@@ -74,25 +72,31 @@ class Context(BaseContext):
             return await queries.user_by_token_hash(session, self.token_hash, utcnow())
 
 
-async def request_session(request: Request) -> AsyncIterator[RequestSession]:
-    """FastAPI dependency: the request's session, closed when the request ends, however."""
-    resources: Resources = request.app.state.resources
+@asynccontextmanager
+async def operation_context(
+    resources: Resources, *, request_id: str, authorization: str | None
+) -> AsyncIterator[Context]:
+    """The context of one operation: its own session (closed when the block ends, however it
+    ends) and loaders, its viewer and request id. Every transport builds its context here."""
     db = RequestSession(resources.sessionmaker)
     try:
-        yield db
+        yield Context(
+            db=db,
+            settings=resources.settings,
+            request_id=request_id,
+            authorization=authorization,
+            loop=resources.loop,
+        )
     finally:
         await db.close()
 
 
-async def get_context(
-    request: Request, db: Annotated[RequestSession, Depends(request_session)]
-) -> Context:
-    """The context getter of the GraphQL router."""
-    resources: Resources = request.app.state.resources
-    return Context(
-        db=db,
-        settings=resources.settings,
+async def get_context(request: Request) -> AsyncIterator[Context]:
+    """The context getter of the GraphQL router (a FastAPI dependency, closed when the
+    request ends)."""
+    async with operation_context(
+        resources_of(request),
         request_id=request_id_of(request.scope),
         authorization=request.headers.get("authorization"),
-        loop=resources.loop,
-    )
+    ) as context:
+        yield context

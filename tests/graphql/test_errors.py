@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from gql_app import queries
+from gql_app.core.resources import resources_of
 from gql_app.db import RequestSession
 from gql_app.db.models import Comment, Post
 from tests.conftest import AuthUser, MakeComment, MakePost, MakeUser
@@ -145,10 +146,10 @@ async def test_no_connection_stays_checked_out_after_a_failed_or_successful_requ
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app, client = app_client
-    pool = app.state.resources.engine.sync_engine.pool
+    pool = resources_of(app).engine.sync_engine.pool
     with monkeypatch.context() as patch:
         patch.setattr(queries, "insert_post", _fail_after(queries.insert_post))
         await client.post("/graphql", json={"query": CREATE_POST}, headers=alice.headers)
-    assert pool.checkedout() == 0
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
     await client.post("/graphql", json={"query": CREATE_POST}, headers=alice.headers)
-    assert pool.checkedout() == 0
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]

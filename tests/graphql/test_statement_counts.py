@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import event
 
 from gql_app.core.config import load_settings
+from gql_app.core.resources import resources_of
 from gql_app.db import RequestSession
 from gql_app.domain.seed import seed
 from tests.conftest import StatementLog, graphql_data, running_app
@@ -89,7 +90,7 @@ async def test_in_lists_bind_at_most_loader_batch_size_ids(
     query = "{ users { edges { node { username postCount } } } }"
     async with running_app(settings) as (app, client):
         log = StatementLog()
-        engine = app.state.resources.engine.sync_engine
+        engine = resources_of(app).engine.sync_engine
         event.listen(engine, "before_cursor_execute", lambda *a: log.statements.append(str(a[2])))
         data = await graphql_data(client, query)
     counts = [edge["node"]["postCount"] for edge in data["users"]["edges"]]

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from gql_app.app import Resources
+from gql_app.core.resources import resources_of
 from tests.conftest import running_app
 from tests.reliability.conftest import (
     POSTS,
@@ -49,7 +49,7 @@ async def test_forty_requests_on_a_pool_of_two_succeed_or_get_database_busy_in_t
             await asyncio.sleep(POOL_TIMEOUT + MARGIN)
         async with asyncio.timeout(30):  # none hangs
             results = await asyncio.gather(*requests)
-        resources: Resources = app.state.resources
+        resources = resources_of(app)
         pool_full = resources.engine.pool.checkedin()  # type: ignore[attr-defined]
         after = await graphql(client, POSTS)
     busy = [(seconds, r) for seconds, r in results if error_codes(r) == ["DATABASE_BUSY"]]

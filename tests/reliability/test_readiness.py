@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from gql_app.app import Resources
+from gql_app.core.resources import resources_of
 from tests.conftest import PostgresCluster, running_app
 from tests.reliability.conftest import reliability_settings
-
-
-def _resources(app: FastAPI) -> Resources:
-    resources: Resources = app.state.resources
-    return resources
 
 
 async def test_readyz_is_503_database_busy_while_the_pool_is_exhausted(
@@ -19,7 +12,7 @@ async def test_readyz_is_503_database_busy_while_the_pool_is_exhausted(
 ) -> None:
     settings = reliability_settings(reliability_url, db_pool_size=1, db_pool_timeout=0.5)
     async with running_app(settings) as (app, client):
-        async with _resources(app).engine.connect():
+        async with resources_of(app).engine.connect():
             busy = await client.get("/readyz")
         ready = await client.get("/readyz")
     assert busy.status_code == 503

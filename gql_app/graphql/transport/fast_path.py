@@ -34,8 +34,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.core.config import Settings
 from gql_app.core.lru import LRU
-from gql_app.db import RequestSession
-from gql_app.graphql.context import Context
+from gql_app.core.resources import resources_of
+from gql_app.graphql.context import Context, operation_context
 from gql_app.graphql.execution.cache import execute_compiled
 from gql_app.graphql.extensions import public_error
 from gql_app.graphql.limits import (
@@ -168,35 +168,35 @@ class FastQueryPath:
         )
         if violations(measure, self.limits):
             return None
-        resources = scope["app"].state.resources
-        db = RequestSession(resources.sessionmaker)
         try:
-            context = Context(
-                db=db,
-                settings=self.settings,
+            async with operation_context(
+                resources_of(scope),
                 request_id=request_id_of(scope),
                 authorization=header(scope, b"authorization"),
-                loop=resources.loop,
-            )
-            result = await execute_compiled(
-                self.caches.plans, self.schema, query, document, operation_name, variables, context
-            )
-            if result is None:  # what Strawberry runs when compiled execution hands it back
-                executed = execute(
-                    self.schema._schema,
+            ) as context:
+                result = await execute_compiled(
+                    self.caches.plans,
+                    self.schema,
+                    query,
                     document,
-                    context_value=context,
-                    variable_values=variables,
-                    operation_name=operation_name,
-                    executor_class=self.schema.execution_context_class,
+                    operation_name,
+                    variables,
+                    context,
                 )
-                result = await executed if isawaitable(executed) else executed
+                if result is None:  # what Strawberry runs when compiled execution hands it back
+                    executed = execute(
+                        self.schema._schema,
+                        document,
+                        context_value=context,
+                        variable_values=variables,
+                        operation_name=operation_name,
+                        executor_class=self.schema.execution_context_class,
+                    )
+                    result = await executed if isawaitable(executed) else executed
         except Exception:
             # Nothing was written (queries only read): the full path answers, as it would.
             logger.exception("the fast path failed; the full path answers the request")
             return None
-        finally:
-            await db.close()
         if failed_before_execution(result):
             return None  # variables that do not coerce: the full path reports them
         response: dict[str, Any] = {"data": result.data}
