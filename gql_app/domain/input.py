@@ -1,4 +1,5 @@
-"""Validation of account input: usernames, emails and passwords, with messages for people."""
+"""The rules of text input (accounts' usernames, emails and passwords; posts' and comments'
+text), with messages for people."""
 
 from __future__ import annotations
 
@@ -30,15 +31,33 @@ def _label(field: str) -> str:
     return words[:1].upper() + words[1:]
 
 
+def holds_nul(value: str) -> bool:
+    """Whether `value` has a NUL character, which no stored text has (PostgreSQL's cannot)."""
+    return "\x00" in value
+
+
 def _plain_text(value: str, field: str) -> str:
     """`value`, if the database and the hasher can take it: UTF-8 text without NUL."""
     try:
         value.encode()
     except UnicodeEncodeError:
         raise InvalidInput(field, "must be valid Unicode text") from None
-    if "\x00" in value:
+    if holds_nul(value):
         raise InvalidInput(field, "must not contain NUL characters")
     return value
+
+
+def text(value: str, *, field: str, max_length: int) -> str:
+    """Text to store (a title, a body), surrounding spaces removed: 1 to `max_length`
+    characters of plain text."""
+    value = value.strip()
+    if not value:
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(
+            field, f"must be at most {max_length:,} characters (it has {len(value):,})"
+        )
+    return _plain_text(value, field)
 
 
 def username(value: str, *, field: str = "username") -> str:

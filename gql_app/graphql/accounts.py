@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.extensions import FieldExtension
 
-from gql_app.db.models import User as UserModel
 from gql_app.domain import accounts
 from gql_app.domain.input import InvalidInput
 from gql_app.domain.throttle import RateLimitedError
@@ -25,9 +24,10 @@ from gql_app.graphql.errors import (
     ReturnExpectedErrors,
     UsernameTaken,
     ValidationError,
+    validation_error,
 )
 from gql_app.graphql.ids import encode_global_id
-from gql_app.graphql.permissions import signed_in
+from gql_app.graphql.permissions import signed_in, signed_in_viewer
 from gql_app.graphql.types import Info, User
 from gql_app.queries import EmailTakenError, UsernameTakenError
 
@@ -43,7 +43,7 @@ ACCOUNT_ERRORS = (
 def _as_error(exc: Exception) -> Error:
     """The payload member of an expected failure of an account flow."""
     if isinstance(exc, InvalidInput):
-        return ValidationError(field=exc.field, message=exc.message)
+        return validation_error(exc)
     if isinstance(exc, UsernameTakenError):
         return UsernameTaken(message="This username is taken; choose another.")
     if isinstance(exc, EmailTakenError):
@@ -62,14 +62,6 @@ def _mutation(description: str, *, needs_user: bool = False) -> Any:
     if needs_user:
         extensions.insert(0, signed_in())
     return strawberry.mutation(description=description, extensions=extensions)
-
-
-async def _viewer(info: Info) -> UserModel:
-    """The signed-in user (`IsAuthenticated` has let the request through)."""
-    viewer = await info.context.viewer()
-    if viewer is None:
-        raise LookupError("the viewer vanished after the permission check")
-    return viewer
 
 
 @strawberry.input(description="A new account.")
@@ -232,7 +224,7 @@ class AccountMutation:
         ],
     ) -> ChangePasswordPayload:
         context = info.context
-        viewer = await _viewer(info)
+        viewer = await signed_in_viewer(info)
         revoked = await accounts.change_password(
             context.db,
             context.settings,
@@ -251,7 +243,7 @@ class AccountMutation:
             UpdateProfileInput, strawberry.argument(description="The new username or email.")
         ],
     ) -> UpdateProfilePayload:
-        viewer = await _viewer(info)
+        viewer = await signed_in_viewer(info)
         user = await accounts.update_profile(
             info.context.db,
             user=viewer,
@@ -273,7 +265,7 @@ class AccountMutation:
     ) -> DeleteAccountPayload:
         context = info.context
         user_id = await accounts.delete_account(
-            context.db, context.settings, user=await _viewer(info), password=input.password
+            context.db, context.settings, user=await signed_in_viewer(info), password=input.password
         )
         context.renew_loaders()
         context.act_as(None)

@@ -8,6 +8,8 @@ from typing import Any
 import strawberry
 from strawberry.extensions import FieldExtension
 
+from gql_app.domain.input import InvalidInput
+
 
 @strawberry.interface(description="An expected failure of a mutation, with a message to show.")
 class Error:
@@ -19,6 +21,11 @@ class ValidationError(Error):
     field: str = strawberry.field(
         description="The input field at fault, named as in the schema (for example `title`)."
     )
+
+
+def validation_error(exc: InvalidInput) -> ValidationError:
+    """The payload member of input that breaks a rule of gql_app/domain/input.py."""
+    return ValidationError(field=exc.field, message=exc.message)
 
 
 @strawberry.type(description="The object does not exist (any more); nothing was changed.")

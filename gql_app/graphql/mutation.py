@@ -1,6 +1,7 @@
 """Mutations of posts and comments, each one transaction (DESIGN.md contract 2).
 
-Every expected failure is a typed error in the payload union. The viewer is looked up
+Every expected failure is a typed error in the payload union; a request without a viewer
+gets `NotAuthenticated` (`signed_in`) before the resolver runs. The viewer is looked up
 before the transaction opens (the session's lock is not re-entrant); the writes run in one
 `run(..., write=True)`, so an exception anywhere inside leaves nothing written, and a unit
 that met a statement made stale by a migration is rerun once.
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql_app import queries
 from gql_app.core.errors import BadUserInput
 from gql_app.db import models
+from gql_app.domain.input import InvalidInput, text
 from gql_app.graphql.errors import (
     Error,
     Forbidden,
@@ -24,8 +26,10 @@ from gql_app.graphql.errors import (
     NotFound,
     ReturnExpectedErrors,
     ValidationError,
+    validation_error,
 )
 from gql_app.graphql.ids import decode_id_of
+from gql_app.graphql.permissions import signed_in, signed_in_viewer
 from gql_app.graphql.types import Comment, Info, Post
 
 BODY_MAX = 10_000
@@ -40,21 +44,25 @@ class Rejected(Exception):
 
 
 def _rejection_error(exc: Exception) -> Error:
-    return cast(Rejected, exc).error  # only `Rejected` is caught for this
+    if isinstance(exc, InvalidInput):
+        return validation_error(exc)
+    return cast(Rejected, exc).error  # only `Rejected` and `InvalidInput` are caught for this
 
 
 def mutation(description: str) -> Any:
-    """A mutation field whose resolver may raise `Rejected`."""
+    """A mutation field of the signed-in viewer, whose resolver may raise `Rejected` or
+    `InvalidInput`."""
     return strawberry.mutation(
-        description=description, extensions=[ReturnExpectedErrors((Rejected,), _rejection_error)]
+        description=description,
+        extensions=[
+            signed_in(),
+            ReturnExpectedErrors((Rejected, InvalidInput), _rejection_error),
+        ],
     )
 
 
 async def _viewer_id(info: Info) -> int:
-    viewer = await info.context.viewer()
-    if viewer is None:
-        raise Rejected(NotAuthenticated(message="Sign in to do this."))
-    return viewer.id
+    return (await signed_in_viewer(info)).id
 
 
 def _id(field: str, global_id: strawberry.ID, type_name: str) -> int:
@@ -64,22 +72,6 @@ def _id(field: str, global_id: strawberry.ID, type_name: str) -> int:
         raise Rejected(
             ValidationError(field=field, message=f"This is not the id of a {type_name}.")
         ) from None
-
-
-def _text(field: str, value: str, max_length: int) -> str:
-    """`value` trimmed, if it is 1 to `max_length` characters; else `Rejected`."""
-    text = value.strip()
-    label = field.capitalize()
-    problem = None
-    if not text:
-        problem = f"{label} must not be empty."
-    elif len(text) > max_length:
-        problem = f"{label} must be at most {max_length:,} characters (it has {len(text):,})."
-    elif "\x00" in text:
-        problem = f"{label} must not contain NUL characters."
-    if problem is not None:
-        raise Rejected(ValidationError(field=field, message=problem))
-    return text
 
 
 def _absent_or_forbidden(author_id: int | None, what: str) -> Rejected:
@@ -178,8 +170,8 @@ class ContentMutation:
         input: Annotated[CreatePostInput, strawberry.argument(description="The post to write.")],
     ) -> CreatePostPayload:
         author_id = await _viewer_id(info)
-        title = _text("title", input.title, models.TITLE_MAX)
-        body = _text("body", input.body, BODY_MAX)
+        title = text(input.title, field="title", max_length=models.TITLE_MAX)
+        body = text(input.body, field="body", max_length=BODY_MAX)
         insert = partial(
             queries.insert_post, author_id=author_id, title=title, body=body, now=models.utcnow()
         )
@@ -199,8 +191,14 @@ class ContentMutation:
         post_id = _id("id", input.id, "Post")
         if input.title is None and input.body is None:
             raise Rejected(ValidationError(field="title", message="Give a new title or body."))
-        title = _text("title", input.title, models.TITLE_MAX) if input.title is not None else None
-        body = _text("body", input.body, BODY_MAX) if input.body is not None else None
+        title = (
+            text(input.title, field="title", max_length=models.TITLE_MAX)
+            if input.title is not None
+            else None
+        )
+        body = (
+            text(input.body, field="body", max_length=BODY_MAX) if input.body is not None else None
+        )
 
         async def update(session: AsyncSession) -> queries.Record:
             row = await queries.update_post(
@@ -248,7 +246,7 @@ class ContentMutation:
     ) -> AddCommentPayload:
         author_id = await _viewer_id(info)
         post_id = _id("postId", input.post_id, "Post")
-        body = _text("body", input.body, BODY_MAX)
+        body = text(input.body, field="body", max_length=BODY_MAX)
         try:
             insert = partial(
                 queries.insert_comment,

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from gql_app.core.errors import BadUserInput
 from gql_app.core.paging import DEFAULT_PAGE_SIZE, Key, Page
+from gql_app.domain.input import holds_nul
 
 MAX_CURSOR_LENGTH = 1024
 
@@ -37,7 +38,7 @@ def _decode_value(value: object, kind: type) -> object:
         return parsed
     if kind is int and type(value) is int:
         return value
-    if kind is str and isinstance(value, str) and "\x00" not in value:  # no stored text has NUL
+    if kind is str and isinstance(value, str) and not holds_nul(value):
         return value
     raise ValueError("wrong type")
 

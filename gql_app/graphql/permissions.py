@@ -8,6 +8,7 @@ import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
+from gql_app.db.models import User
 from gql_app.graphql.errors import NotAuthenticated
 
 
@@ -38,8 +39,17 @@ class IsThemself(BasePermission):
 
 
 def signed_in() -> FieldExtension:
-    """The extension that guards a mutation with `IsAuthenticated`."""
+    """The extension that guards a mutation with `IsAuthenticated`: the one sign-in check of
+    every mutation that needs a viewer."""
     return PermissionExtension(permissions=[IsAuthenticated()], use_directives=False)
+
+
+async def signed_in_viewer(info: strawberry.Info) -> User:
+    """The viewer of a field guarded by `signed_in` (`IsAuthenticated` let the request in)."""
+    viewer: User | None = await info.context.viewer()
+    if viewer is None:
+        raise LookupError("the viewer vanished after the permission check")
+    return viewer
 
 
 def only_to_themself() -> FieldExtension:

@@ -11,6 +11,7 @@ import strawberry
 from gql_app import queries
 from gql_app.core.errors import BadUserInput
 from gql_app.db import models
+from gql_app.domain.input import holds_nul
 from gql_app.graphql.ids import decode_global_id, decode_id_of
 from gql_app.graphql.types import (
     After,
@@ -80,7 +81,7 @@ def _contains_pattern(argument: str, text: str | None) -> str | None:
         return None
     if len(text) > MAX_FILTER_LENGTH:
         raise BadUserInput(f"`{argument}` must be at most {MAX_FILTER_LENGTH} characters")
-    if "\x00" in text:  # PostgreSQL text cannot hold NUL: the driver would fail, not match
+    if holds_nul(text):  # the driver would fail, not match
         raise BadUserInput(f"`{argument}` must not contain NUL characters")
     return queries.contains_pattern(text)
 
@@ -148,7 +149,7 @@ class Query:
         info: Info,
         username: Annotated[str, strawberry.argument(description="The username, exactly.")],
     ) -> User | None:
-        if "\x00" in username:  # no username holds NUL (PostgreSQL text cannot)
+        if holds_nul(username):
             return None
         async with info.context.db.transaction() as session:
             found = await queries.user_by_username(session, username)

@@ -108,7 +108,10 @@ async def test_every_mutation_needs_a_signed_in_user_and_writes_nothing_without(
     ids = {"post": alices_post, "comment": await make_comment(alice, alices_post)}
     given = {name: ids.get(value, value) for name, value in fields.items()}
     payload = await _mutate(client, mutation, None, **given)
-    assert payload == {"__typename": "NotAuthenticated", "message": "Sign in to do this."}
+    assert payload == {
+        "__typename": "NotAuthenticated",
+        "message": "Sign in first: send a live token as `Authorization: Bearer <token>`.",
+    }
     assert (await _count(db, Post), await _count(db, Comment)) == (1, 1)
 
 
