@@ -16,7 +16,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from tests.conftest import PostgresCluster, _postgres_bindir
+from tests.support.postgres import PostgresCluster, _postgres_bindir
 
 BENCH_DB = "gql_app_bench"
 # Kept between runs (the dataset is reused); the server user must reach it, so not $HOME.

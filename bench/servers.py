@@ -16,7 +16,7 @@ import httpx
 
 from bench import procstat
 from bench.database import app_url, asyncpg_dsn, gql_app_command
-from tests.conftest import free_port
+from tests.support.net import free_port
 
 
 def gql_app_name(workers: int) -> str:

@@ -2,196 +2,68 @@
 
 PostgreSQL comes from `TEST_DATABASE_URL`, or from a throwaway cluster this session starts
 with `initdb`/`pg_ctl` (as the `postgres` user when run as root) and removes at the end.
-Every database-facing test runs on both backends through the `settings` fixture.
+Every database-facing test runs on both backends through the `settings` fixture. The
+helpers the fixtures and tests share live in tests/support/.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from asyncpg.connection import LoggedQuery
 from fastapi import FastAPI
-from passlib.hash import bcrypt
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
-from gql_app.app import create_app
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.resources import resources_of
-from gql_app.db import RequestSession, create_engine, create_sessionmaker, migrate
+from gql_app.db import RequestSession, create_engine, migrate
 from gql_app.db.models import utcnow
 from gql_app.domain.security import new_token, password_context
 from gql_app.graphql.execution.plan import ObjectPlan
 from gql_app.graphql.execution.run import Run
 from gql_app.graphql.ids import decode_id_of, encode_global_id
+from tests.support.app import (
+    EPOCH,
+    AppWith,
+    AuthUser,
+    CompiledRuns,
+    MakeComment,
+    MakePost,
+    MakeUser,
+    StatementLog,
+    bearer_headers,
+    running_app,
+)
+from tests.support.postgres import (
+    _TRUNCATE,
+    IN_CI,
+    SCRATCH_DB,
+    TEST_DB,
+    Postgres,
+    PostgresCluster,
+    _asyncpg_dsn,
+    _postgres_bindir,
+    _postgres_skip_reason,
+    _recreate_database,
+    require_postgres,
+    run_async_blocking,
+    unavailable,
+)
+from tests.support.sessions import request_session
 
-T = TypeVar("T")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
-TEST_DB = "gql_app_test"
-SCRATCH_DB = "gql_app_scratch"
-_TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
-_postgres_skip_reason: list[str] = []
-
-
-def run_async_blocking(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, even while a test's event loop runs."""
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        return executor.submit(asyncio.run, coroutine).result()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _postgres_bindir() -> Path | None:
-    candidates: list[Path] = []
-    if pg_config := shutil.which("pg_config"):
-        bindir = subprocess.run(
-            [pg_config, "--bindir"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        candidates.append(Path(bindir))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    return next((path for path in candidates if (path / "initdb").is_file()), None)
-
-
-@dataclass
-class PostgresCluster:
-    """A throwaway PostgreSQL server: its own data directory, port and socket directory."""
-
-    bindir: Path
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gql_app_pg_")))
-    port: int = field(default_factory=free_port)
-    extra_options: str = ""  # more `-c name=value` server options, e.g. for the benchmark
-    hba: str | None = None  # pg_hba.conf in place of initdb's (which trusts every local user)
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *args: str) -> None:
-        command = [str(self.bindir / args[0]), *args[1:]]
-        if os.geteuid() == 0:  # the server binaries refuse to run as root
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, text=True)
-
-    def init(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.root, "postgres")
-        self._run(
-            "initdb",
-            "-D",
-            str(self.data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-            "--locale=C",
-        )
-        if self.hba is not None:
-            (self.data / "pg_hba.conf").write_text(self.hba)
-
-    def install_file(self, name: str, content: bytes) -> Path:
-        """A file only the server's user may read (as its TLS key must be), in `root`."""
-        path = self.root / name
-        path.write_bytes(content)
-        path.chmod(0o600)
-        if os.geteuid() == 0:
-            shutil.chown(path, "postgres")
-        return path
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-            f" {self.extra_options}"
-        )
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.root / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-
-    def stop(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        try:
-            self.stop()
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-
-@dataclass(frozen=True)
-class Postgres:
-    """The PostgreSQL server of the session: `url` is the test database, migrated to head."""
-
-    url: str
-    cluster: PostgresCluster | None
-
-    def database(self, name: str) -> str:
-        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
-
-
-def _asyncpg_dsn(url: str) -> str:
-    parsed: URL = make_url(url)
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-# Identifiers cannot be bound parameters, so each database the tests make has its own literal.
-_RECREATE = {
-    TEST_DB: (
-        "DROP DATABASE IF EXISTS gql_app_test WITH (FORCE)",
-        "CREATE DATABASE gql_app_test",
-    ),
-    SCRATCH_DB: (
-        "DROP DATABASE IF EXISTS gql_app_scratch WITH (FORCE)",
-        "CREATE DATABASE gql_app_scratch",
-    ),
-}
-
-
-async def _recreate_database(admin_url: str, name: str) -> None:
-    connection = await asyncpg.connect(_asyncpg_dsn(admin_url))
-    try:
-        for statement in _RECREATE[name]:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -251,12 +123,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         )
 
 
-def require_postgres(postgres: Postgres | None) -> Postgres:
-    if postgres is None:
-        pytest.skip("PostgreSQL unavailable: " + _postgres_skip_reason[0])
-    return postgres
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The database backend a test runs on: each database test runs on both."""
@@ -284,14 +150,6 @@ async def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: P
 def postgres_server(postgres: Postgres | None) -> Postgres:
     """PostgreSQL for the tests that only make sense there."""
     return require_postgres(postgres)
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip the test for want of a server program, loudly; under CI=true, fail it."""
-    if IN_CI:
-        pytest.fail(f"CI=true but {reason}")
-    _postgres_skip_reason.append(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -330,21 +188,11 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def db(engine: AsyncEngine) -> AsyncIterator[RequestSession]:
     """A request-style session on the test database."""
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         yield session
     finally:
         await session.close()
-
-
-@asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The real ASGI app with its lifespan started, and a client speaking to it."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield app, client
 
 
 @pytest.fixture
@@ -358,29 +206,6 @@ def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app_client[1]
 
 
-def graphql_post_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    """The ASGI scope of a `POST /graphql` with raw `headers`, for a test that drives the app
-    itself (what a client library would add or read stays out of the way)."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 1),
-        "server": ("test", 80),
-        "state": {},
-    }
-
-
-AppWith = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
 @pytest.fixture
 def app_with(database_url: str) -> AppWith:
     """`async with app_with(query_max_cost=10) as client`: a client of the app on the test's
@@ -392,21 +217,6 @@ def app_with(database_url: str) -> AppWith:
             yield pair[1]
 
     return start
-
-
-@dataclass
-class StatementLog:
-    """The SQL statements an engine ran, for asserting counts (DESIGN.md contract 4)."""
-
-    statements: list[str] = field(default_factory=list)
-
-    def queries(self) -> list[str]:
-        """The statements that did work: transaction control excluded."""
-        control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-        return [s for s in self.statements if not s.lstrip().upper().startswith(control)]
-
-    def clear(self) -> None:
-        self.statements.clear()
 
 
 @pytest.fixture
@@ -439,48 +249,6 @@ def driver_sql_log(app_client: tuple[FastAPI, httpx.AsyncClient]) -> StatementLo
     return log
 
 
-async def graphql(
-    client: httpx.AsyncClient,
-    query: str,
-    variables: dict[str, Any] | None = None,
-    *,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """POST a GraphQL operation to the app; the response body."""
-    response = await client.post(
-        "/graphql", json={"query": query, "variables": variables or {}}, headers=headers
-    )
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def graphql_data(
-    client: httpx.AsyncClient,
-    query: str,
-    variables: dict[str, Any] | None = None,
-    *,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """The `data` of an operation that must succeed without errors."""
-    body = await graphql(client, query, variables, headers=headers)
-    assert "errors" not in body, body["errors"]
-    data: dict[str, Any] = body["data"]
-    return data
-
-
-@dataclass(frozen=True)
-class AuthUser:
-    """A user with a live token: `headers` authenticate requests as them."""
-
-    pk: int
-    id: str
-    username: str
-    headers: dict[str, str]
-
-
-MakeUser = Callable[[str], Awaitable[AuthUser]]
-
-
 @pytest.fixture
 def make_user(db: RequestSession) -> MakeUser:
     """Creates a user (email `<username>@example.com`) with a bearer token."""
@@ -500,25 +268,6 @@ def make_user(db: RequestSession) -> MakeUser:
         return AuthUser(user.id, encode_global_id("User", user.id), username, bearer_headers(token))
 
     return make
-
-
-def bearer_headers(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-class MakePost(Protocol):
-    async def __call__(
-        self, author: AuthUser, title: str = ..., body: str = ..., *, minute: int = ...
-    ) -> str: ...
-
-
-class MakeComment(Protocol):
-    async def __call__(
-        self, author: AuthUser, post_id: str, body: str = ..., *, minute: int = ...
-    ) -> str: ...
 
 
 @pytest.fixture
@@ -573,24 +322,6 @@ def verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(password_context, "verify", spy)
     return seen
-
-
-async def create_legacy_user(db: RequestSession, username: str, password: str) -> None:
-    """A user whose password was hashed with bcrypt, as an older system stored it."""
-    async with db.transaction(write=True) as session:
-        await queries.create_user(
-            session,
-            username=username,
-            email=f"{username}@example.com",
-            password_hash=bcrypt.using(rounds=4).hash(password),
-        )
-
-
-@dataclass
-class CompiledRuns:
-    """How many operations ran through a compiled plan (gql_app/graphql/execution/)."""
-
-    count: int = 0
 
 
 @pytest.fixture

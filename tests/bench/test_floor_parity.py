@@ -20,7 +20,7 @@ from gql_app.domain.security import hash_token
 from gql_app.domain.seed import DEMO_PASSWORD, seed
 from gql_app.domain.throttle import account_key
 from gql_app.graphql.ids import encode_global_id
-from tests.conftest import create_legacy_user
+from tests.support.app import create_legacy_user
 
 pytestmark = [
     pytest.mark.parametrize("backend", ["postgresql"]),

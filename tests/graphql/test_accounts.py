@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from gql_app.db import RequestSession
 from gql_app.db.models import AuthToken, User, utcnow
 from gql_app.domain.security import password_context
-from tests.conftest import bearer_headers, graphql_data
+from tests.support.app import bearer_headers, graphql_data
 
 PASSWORD = "a long enough password"
 RESULT = """

@@ -6,7 +6,7 @@ import httpx
 
 from gql_app.db import RequestSession
 from gql_app.domain.seed import seed
-from tests.conftest import MakeUser, graphql
+from tests.support.app import MakeUser, graphql
 
 SIBLINGS = """query($me: ID!) {
   me { username postCount posts(first: 3) { edges { node { title commentCount } } } }

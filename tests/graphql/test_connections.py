@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from gql_app.graphql.pagination import encode_cursor
-from tests.conftest import AuthUser, MakeComment, MakePost, MakeUser, graphql, graphql_data
+from tests.support.app import AuthUser, MakeComment, MakePost, MakeUser, graphql, graphql_data
 
 POSTS = """query($first: Int, $after: String, $last: Int, $before: String) {
   posts(first: $first, after: $after, last: $last, before: $before) {

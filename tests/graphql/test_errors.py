@@ -13,7 +13,7 @@ from gql_app import queries
 from gql_app.core.resources import resources_of
 from gql_app.db import RequestSession
 from gql_app.db.models import Comment, Post
-from tests.conftest import AuthUser, MakeComment, MakePost, MakeUser
+from tests.support.app import AuthUser, MakeComment, MakePost, MakeUser
 
 CREATE_POST = """mutation { createPost(input: {title: "Title", body: "Body"}) {
   __typename ... on CreatePostSuccess { post { id } } } }"""

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from gql_app.db import RequestSession
 from gql_app.db.models import AuthToken, Base, Comment, LoginFailure, Post, User
 from gql_app.graphql.schema import schema
-from tests.conftest import bearer_headers, graphql, graphql_data
+from tests.support.app import bearer_headers, graphql, graphql_data
 
 PAYLOADS = (
     "' OR 1=1 --",

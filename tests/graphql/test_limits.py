@@ -17,7 +17,7 @@ from starlette.types import Message
 from bench.operations import NESTED
 from gql_app.core.config import load_settings
 from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
-from tests.conftest import AppWith, graphql_post_scope, running_app
+from tests.support.app import AppWith, graphql_post_scope, running_app
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from gql_app.graphql.ids import encode_global_id
-from tests.conftest import MakePost, MakeUser, graphql, graphql_data
+from tests.support.app import MakePost, MakeUser, graphql, graphql_data
 
 USERS = """query($filter: UserFilter, $orderBy: UserOrder) {
   users(filter: $filter, orderBy: $orderBy) { totalCount edges { node { username } } } }"""

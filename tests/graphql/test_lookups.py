@@ -3,7 +3,7 @@
 import httpx
 
 from gql_app.graphql.ids import encode_global_id
-from tests.conftest import MakeComment, MakePost, MakeUser, bearer_headers, graphql, graphql_data
+from tests.support.app import MakeComment, MakePost, MakeUser, bearer_headers, graphql, graphql_data
 
 USER = "query($id: ID!) { user(id: $id) { id username email createdAt postCount } }"
 NODE = """query($id: ID!) { node(id: $id) { __typename id

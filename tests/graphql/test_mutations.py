@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from gql_app.db import RequestSession
 from gql_app.db.models import Comment, Post
 from gql_app.graphql.ids import encode_global_id
-from tests.conftest import AuthUser, MakeComment, MakePost, MakeUser, graphql_data
+from tests.support.app import AuthUser, MakeComment, MakePost, MakeUser, graphql_data
 
 PAYLOAD = "__typename ... on Error { message } ... on ValidationError { field }"
 CREATE_POST = f"""mutation($input: CreatePostInput!) {{ createPost(input: $input) {{ {PAYLOAD}

@@ -8,7 +8,7 @@ import pytest
 
 from gql_app.core.config import load_settings
 from gql_app.core.lru import LRU
-from tests.conftest import CompiledRuns, MakeUser, graphql, running_app
+from tests.support.app import CompiledRuns, MakeUser, graphql, running_app
 
 DEEP = """query($a: Int!, $b: Int!, $c: Int!) { users(first: $a) { edges { node {
   posts(first: $b) { edges { node { comments(first: $c) { edges { node { id } } } } } } } } } }"""

@@ -8,7 +8,7 @@ from gql_app.core.config import load_settings
 from gql_app.core.resources import resources_of
 from gql_app.db import RequestSession
 from gql_app.domain.seed import seed
-from tests.conftest import StatementLog, graphql_data, running_app
+from tests.support.app import StatementLog, graphql_data, running_app
 
 BENCHMARK = """
 query Benchmark {

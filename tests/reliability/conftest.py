@@ -26,13 +26,15 @@ from gql_app.core.config import Settings, load_settings
 from gql_app.db import APPLICATION_NAME, create_engine, migrate
 from gql_app.domain.security import new_token
 from gql_app.graphql.ids import encode_global_id
-from tests.conftest import PostgresCluster, free_port, run_async_blocking, unavailable
 from tests.reliability.pgbouncer import (
     PgBouncer,
     pgbouncer_binary,
     running_pgbouncer,
     wait_for_port,
 )
+from tests.support.app import post_graphql
+from tests.support.net import free_port
+from tests.support.postgres import PostgresCluster, execute_sql, run_async_blocking, unavailable
 
 DATABASE = "gql_app_reliability"
 TEMPLATE = "gql_app_reliability_template"
@@ -46,16 +48,6 @@ _RECREATE = (
 
 def database_url(port: int, database: str = DATABASE) -> str:
     return f"postgresql://postgres@127.0.0.1:{port}/{database}"
-
-
-async def execute_sql(url: str, *statements: str) -> None:
-    """Run `statements` on a connection of their own, each committed."""
-    connection = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -202,17 +194,6 @@ mutation Comment($input: AddCommentInput!) {
   addComment(input: $input) { __typename ... on AddCommentSuccess { comment { id body } } } }"""
 
 
-async def graphql(
-    client: httpx.AsyncClient,
-    query: str,
-    variables: dict[str, Any] | None = None,
-    token: str | None = None,
-) -> httpx.Response:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    body = {"query": query, "variables": variables or {}}
-    return await client.post("/graphql", json=body, headers=headers)
-
-
 def error_codes(response: httpx.Response) -> list[str]:
     """The `extensions.code` of each GraphQL error of `response` (none: an empty list)."""
     errors = response.json().get("errors") or []
@@ -316,7 +297,7 @@ class Stream:
         while self._running:
             call = self.calls[n % len(self.calls)]
             began = time.monotonic()
-            response = await graphql(self.client, call.query, call.variables(n), call.token)
+            response = await post_graphql(self.client, call.query, call.variables(n), call.token)
             ended = time.monotonic()
             if succeeded(response):
                 what = "ok"

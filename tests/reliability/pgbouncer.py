@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.net import free_port
+
 _INI = """\
 [databases]
 * = host=127.0.0.1 port={server_port}
@@ -58,20 +60,13 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 
     raise RuntimeError(f"nothing listens on port {port} (exit status {process.poll()})")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_pgbouncer(binary: str, server_port: int, server_pool_size: int) -> Iterator[PgBouncer]:
     """PgBouncer on a free port of 127.0.0.1, trusting every client, in front of the PostgreSQL
     on `server_port`, with `server_pool_size` server connections per database; as `postgres`
     when run as root (PgBouncer refuses root)."""
     root = Path(tempfile.mkdtemp(prefix="gql_app_pgbouncer_"))
-    port = _free_port()
+    port = free_port()
     (root / "users.txt").write_text('"postgres" ""\n')
     ini = root / "pgbouncer.ini"
     values = {"server_port": server_port, "port": port, "root": root}

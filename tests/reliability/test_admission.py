@@ -11,16 +11,15 @@ from typing import Any
 import pytest
 
 from gql_app.domain.security import password_context
-from tests.conftest import running_app
 from tests.reliability.conftest import (
     POSTS,
     Blog,
     app_connections,
-    graphql,
     holding,
     reliability_settings,
     succeeded,
 )
+from tests.support.app import post_graphql, running_app
 
 LOGIN = "mutation($input: LoginInput!) { login(input: $input) { __typename } }"
 # Readers block behind this lock, each holding its pooled connection meanwhile.
@@ -46,7 +45,7 @@ async def _burst(url: str, requests: int, limit: int) -> Burst:
     settings = reliability_settings(url, db_pool_size=4, max_concurrent_requests=limit)
     async with running_app(settings) as (_, client):
         async with holding(url, _LOCK_POSTS):
-            tasks = [asyncio.create_task(graphql(client, POSTS)) for _ in range(requests)]
+            tasks = [asyncio.create_task(post_graphql(client, POSTS)) for _ in range(requests)]
             await asyncio.sleep(0.5)
             blocked = await _waiting_connections(url)
             health = await client.get("/healthz")
@@ -87,10 +86,10 @@ async def test_a_request_waiting_on_password_hashing_lends_its_slot(
     settings = reliability_settings(reliability_url, max_concurrent_requests=1)
     async with running_app(settings) as (_, client):
         login = asyncio.create_task(
-            graphql(client, LOGIN, {"input": {"login": "nobody", "password": "x" * 12}})
+            post_graphql(client, LOGIN, {"input": {"login": "nobody", "password": "x" * 12}})
         )
         await asyncio.wait_for(hashing.wait(), timeout=30)
-        query = await asyncio.wait_for(graphql(client, POSTS), timeout=30)
+        query = await asyncio.wait_for(post_graphql(client, POSTS), timeout=30)
         answered.set()
         logged_in = await login
     assert succeeded(query)

@@ -11,19 +11,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from tests.conftest import running_app
 from tests.reliability.conftest import (
     UPDATE_POST,
     Blog,
     assert_no_leaks,
     error_codes,
-    graphql,
     holding,
     reliability_settings,
     serving,
     settled_connections,
     succeeded,
 )
+from tests.support.app import post_graphql, running_app
 
 _LOCK_POST = "SELECT id FROM posts WHERE id = $1 FOR UPDATE"
 
@@ -46,8 +45,8 @@ async def test_a_request_past_the_statement_timeout_gets_query_timeout_and_chang
     settings = reliability_settings(reliability_url, db_statement_timeout_ms=300)
     async with running_app(settings) as (_, client):
         async with holding(reliability_url, _LOCK_POST, blog.post_ids[0]):
-            timed_out = await graphql(client, UPDATE_POST, _update(blog, "late"), blog.token)
-        after = await graphql(client, UPDATE_POST, _update(blog, "in time"), blog.token)
+            timed_out = await post_graphql(client, UPDATE_POST, _update(blog, "late"), blog.token)
+        after = await post_graphql(client, UPDATE_POST, _update(blog, "in time"), blog.token)
     assert (timed_out.status_code, error_codes(timed_out)) == (200, ["QUERY_TIMEOUT"])
     assert succeeded(after)
     assert await _title(reliability_url, blog.post_ids[0]) == "in time"
@@ -60,12 +59,12 @@ async def test_a_request_cancelled_mid_statement_rolls_back_and_returns_its_conn
     async with running_app(reliability_settings(reliability_url)) as (_, client):
         async with holding(reliability_url, _LOCK_POST, blog.post_ids[0]):
             request = asyncio.create_task(
-                graphql(client, UPDATE_POST, _update(blog, "cancelled"), blog.token)
+                post_graphql(client, UPDATE_POST, _update(blog, "cancelled"), blog.token)
             )
             await asyncio.sleep(0.3)
             request.cancel()
             await asyncio.gather(request, return_exceptions=True)
-        after = await graphql(client, UPDATE_POST, _update(blog, "after"), blog.token)
+        after = await post_graphql(client, UPDATE_POST, _update(blog, "after"), blog.token)
         assert request.cancelled()
         assert succeeded(after)
     assert_no_leaks(await settled_connections(reliability_url, limit=2), limit=2)
@@ -92,6 +91,6 @@ async def test_a_client_that_hangs_up_mid_request_leaves_no_connection_behind(
             await asyncio.sleep(0.5)
         states = await settled_connections(reliability_url, limit=2)
         async with httpx.AsyncClient(base_url=server.base_url) as client:
-            after = await graphql(client, UPDATE_POST, _update(blog, "after"), blog.token)
+            after = await post_graphql(client, UPDATE_POST, _update(blog, "after"), blog.token)
     assert_no_leaks(states, limit=2)
     assert succeeded(after)

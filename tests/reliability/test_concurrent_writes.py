@@ -6,17 +6,16 @@ import asyncio
 
 import asyncpg
 
-from tests.conftest import running_app
 from tests.reliability.conftest import (
     ADD_COMMENT,
     UPDATE_POST,
     Blog,
     assert_no_leaks,
-    graphql,
     reliability_settings,
     settled_connections,
     succeeded,
 )
+from tests.support.app import post_graphql, running_app
 
 POOL = {"db_pool_size": 5, "db_max_overflow": 5, "db_pool_timeout": 30}
 
@@ -35,7 +34,7 @@ async def test_two_hundred_concurrent_comments_on_one_post_all_persist(
     async with running_app(reliability_settings(reliability_url, **POOL)) as (_, client):
         responses = await asyncio.gather(
             *(
-                graphql(
+                post_graphql(
                     client,
                     ADD_COMMENT,
                     {"input": {"postId": blog.post(), "body": f"c{n}"}},
@@ -62,7 +61,7 @@ async def test_concurrent_updates_of_one_post_end_with_one_submitted_version_who
     async with running_app(reliability_settings(reliability_url, **POOL)) as (_, client):
         responses = await asyncio.gather(
             *(
-                graphql(
+                post_graphql(
                     client,
                     UPDATE_POST,
                     {"input": {"id": blog.post(), "title": title, "body": body}},

@@ -23,18 +23,17 @@ from gql_app.db import (
     RequestSession,
     SessionClosedError,
     create_engine,
-    create_sessionmaker,
     is_stale_statement,
 )
 from gql_app.db.models import User
-from tests.conftest import PostgresCluster
 from tests.reliability.conftest import (
     assert_no_leaks,
-    execute_sql,
     holding,
     reliability_settings,
     settled_connections,
 )
+from tests.support.postgres import PostgresCluster, execute_sql
+from tests.support.sessions import request_session
 
 _SLEEP = text("SELECT pg_sleep(:seconds)")
 _COUNT_USERS = text("SELECT count(*) FROM users")
@@ -52,7 +51,7 @@ def settings(reliability_url: str) -> Settings:
 
 
 async def _count_users(engine: AsyncEngine) -> int:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         async with session.transaction() as db:
             return int((await db.execute(_COUNT_USERS)).scalar_one())
@@ -62,7 +61,7 @@ async def _count_users(engine: AsyncEngine) -> int:
 
 async def _read_count_users(engine: AsyncEngine) -> int:
     """`_count_users` as a read unit: straight on the driver (`db._DriverReads`)."""
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         return int(await session.read(lambda reads: _scalar(reads, _COUNT_USERS)))
     finally:
@@ -76,7 +75,7 @@ async def _scalar(reads: Reads, statement: TextClause, **parameters: object) -> 
 async def test_an_exhausted_pool_is_database_busy_and_the_pool_heals(
     engine: AsyncEngine,
 ) -> None:
-    holder, waiter = (RequestSession(create_sessionmaker(engine)) for _ in range(2))
+    holder, waiter = (request_session(engine) for _ in range(2))
     released = asyncio.Event()
 
     async def hold_the_only_connection() -> None:
@@ -98,7 +97,7 @@ async def test_an_exhausted_pool_is_database_busy_and_the_pool_heals(
 async def test_a_statement_past_the_timeout_is_query_timeout_and_the_connection_heals(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     with pytest.raises(QueryTimeout) as caught:
         async with session.transaction() as db:
             await db.execute(_SLEEP, {"seconds": 2})
@@ -111,7 +110,7 @@ async def test_a_statement_past_the_timeout_is_query_timeout_and_the_connection_
 async def test_a_cancelled_unit_of_work_rolls_back_and_returns_its_connection(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
 
     async def insert_behind_a_lock() -> None:
         async with session.transaction(write=True) as db:
@@ -159,7 +158,7 @@ async def test_a_stopped_server_fails_a_read_as_database_unavailable_and_its_res
 async def test_a_read_past_the_timeout_is_query_timeout_and_the_connection_heals(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         with pytest.raises(QueryTimeout):
             await session.read(lambda reads: _scalar(reads, _SLEEP, seconds=2))
@@ -172,7 +171,7 @@ async def test_a_read_past_the_timeout_is_query_timeout_and_the_connection_heals
 async def test_a_read_cancelled_mid_statement_closes_its_connection_and_the_next_heals(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     task = asyncio.create_task(session.read(lambda reads: _scalar(reads, _SLEEP, seconds=0.25)))
     await asyncio.sleep(0.1)
     task.cancel()
@@ -187,7 +186,7 @@ async def test_a_read_cancelled_mid_statement_closes_its_connection_and_the_next
 async def test_a_connection_killed_mid_read_is_database_unavailable_and_the_next_read_heals(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         read = asyncio.create_task(session.read(lambda reads: _scalar(reads, _SLEEP, seconds=0.25)))
         await asyncio.sleep(0.1)
@@ -243,7 +242,7 @@ async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
     caplog.set_level(logging.INFO, logger="gql_app.db")
     if watched:
         event.listen(engine.sync_engine, "before_cursor_execute", lambda *_: None)
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         assert await read(session) == []
         await execute_sql(reliability_url, _WIDEN_USERNAME)
@@ -256,7 +255,7 @@ async def test_a_read_after_a_migration_reruns_its_stale_statement_unnoticed(
 async def test_a_write_after_a_migration_fails_on_its_stale_statement_in_a_plain_transaction(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         async with session.transaction(write=True) as db:
             assert await _usernames(db) == []
@@ -272,7 +271,7 @@ async def test_a_write_after_a_migration_fails_on_its_stale_statement_in_a_plain
 async def test_a_unit_of_work_run_after_a_migration_is_rerun_once_and_succeeds(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     attempts: list[int] = []
 
     async def insert_then_read(db: AsyncSession) -> list[str]:
@@ -293,7 +292,7 @@ async def test_a_unit_of_work_run_after_a_migration_is_rerun_once_and_succeeds(
 async def test_objects_loaded_before_a_failed_unit_of_work_stay_readable(
     engine: AsyncEngine,
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         async with session.transaction(write=True) as db:
             await db.execute(_INSERT_USER, {"name": "viewer", "email": "viewer@example.org"})
@@ -310,7 +309,7 @@ async def test_objects_loaded_before_a_failed_unit_of_work_stay_readable(
 async def test_closing_waits_for_the_unit_of_work_in_progress_and_refuses_later_ones(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     finished: list[int] = []
 
     async def sibling_that_outlives_the_operation() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.conftest import PostgresCluster, running_app
 from tests.reliability.conftest import (
     POSTS,
     Blog,
@@ -16,6 +15,8 @@ from tests.reliability.conftest import (
     reliability_settings,
     settled_connections,
 )
+from tests.support.app import running_app
+from tests.support.postgres import PostgresCluster
 
 CLIENTS = 4
 CONNECT_TIMEOUT = 2.0

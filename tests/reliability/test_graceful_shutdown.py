@@ -14,12 +14,12 @@ import pytest
 from tests.reliability.conftest import (
     UPDATE_POST,
     Blog,
-    graphql,
     holding,
     serving,
     settled_connections,
     succeeded,
 )
+from tests.support.app import post_graphql
 
 GRACE_SECONDS = 5
 IN_FLIGHT = 3
@@ -35,7 +35,7 @@ async def test_sigterm_under_load_completes_in_flight_requests_and_exits_zero(
             async with holding(reliability_url, _LOCK_POST, blog.post_ids[0]):
                 in_flight = [
                     asyncio.create_task(
-                        graphql(
+                        post_graphql(
                             client,
                             UPDATE_POST,
                             {"input": {"id": blog.post(), "title": f"in flight {n}"}},

@@ -8,7 +8,6 @@ import asyncio
 import httpx
 import pytest
 
-from tests.conftest import running_app
 from tests.reliability.conftest import (
     ADD_COMMENT,
     DATABASE,
@@ -17,13 +16,13 @@ from tests.reliability.conftest import (
     Blog,
     Stream,
     assert_no_leaks,
-    graphql,
     mixed_calls,
     reliability_settings,
     settled_connections,
     succeeded,
 )
 from tests.reliability.pgbouncer import PgBouncer
+from tests.support.app import post_graphql, running_app
 
 LOAD_SECONDS = 30
 CLIENTS = 16
@@ -37,7 +36,7 @@ mutation Delete($input: DeletePostInput!) { deletePost(input: $input) { __typena
 
 async def _main_flows(client: httpx.AsyncClient, blog: Blog) -> None:
     """Write a post, change it, comment on it, read it all back, delete it."""
-    created = await graphql(
+    created = await post_graphql(
         client, CREATE_POST, {"input": {"title": "hello", "body": "world"}}, blog.token
     )
     assert succeeded(created), created.text
@@ -49,7 +48,7 @@ async def _main_flows(client: httpx.AsyncClient, blog: Blog) -> None:
         (DELETE_POST, {"input": {"id": post}}),
     ]
     for query, variables in steps:
-        response = await graphql(client, query, variables, blog.token)
+        response = await post_graphql(client, query, variables, blog.token)
         assert succeeded(response), response.text
 
 

@@ -9,9 +9,10 @@ from sqlalchemy import text
 
 from gql_app.core.config import Settings
 from gql_app.core.errors import QueryTimeout
-from gql_app.db import RequestSession, create_engine, create_sessionmaker
+from gql_app.db import create_engine
 from tests.reliability.conftest import DATABASE, reliability_settings
 from tests.reliability.pgbouncer import PgBouncer
+from tests.support.sessions import request_session
 
 _SLEEP = text("SELECT pg_sleep(:seconds)")
 _SHOW_TIMEOUT = text("SHOW statement_timeout")
@@ -28,7 +29,7 @@ async def _run_units(settings: Settings, units: int, concurrency: int) -> list[B
     errors: list[BaseException] = []
 
     async def worker(count: int) -> None:
-        session = RequestSession(create_sessionmaker(engine))
+        session = request_session(engine)
         try:
             for number in range(count):
                 try:
@@ -80,7 +81,7 @@ async def test_without_the_pgbouncer_setting_the_statement_timeout_silently_vani
 async def test_with_the_pgbouncer_setting_the_statement_timeout_fires(bouncer_url: str) -> None:
     settings = reliability_settings(bouncer_url, db_statement_timeout_ms=250, db_pgbouncer=True)
     engine = create_engine(settings)
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         with pytest.raises(QueryTimeout):
             async with session.transaction() as db:

@@ -8,18 +8,17 @@ import time
 import httpx
 
 from gql_app.core.resources import resources_of
-from tests.conftest import running_app
 from tests.reliability.conftest import (
     POSTS,
     Blog,
     assert_no_leaks,
     error_codes,
-    graphql,
     holding,
     reliability_settings,
     settled_connections,
     succeeded,
 )
+from tests.support.app import post_graphql, running_app
 
 POOL_TIMEOUT = 1.0
 MARGIN = 1.5
@@ -30,7 +29,7 @@ _LOCK_POSTS = "LOCK TABLE posts IN ACCESS EXCLUSIVE MODE"
 
 async def _timed(client: httpx.AsyncClient) -> tuple[float, httpx.Response]:
     began = time.monotonic()
-    response = await graphql(client, POSTS)
+    response = await post_graphql(client, POSTS)
     return time.monotonic() - began, response
 
 
@@ -51,7 +50,7 @@ async def test_forty_requests_on_a_pool_of_two_succeed_or_get_database_busy_in_t
             results = await asyncio.gather(*requests)
         resources = resources_of(app)
         pool_full = resources.engine.pool.checkedin()  # type: ignore[attr-defined]
-        after = await graphql(client, POSTS)
+        after = await post_graphql(client, POSTS)
     busy = [(seconds, r) for seconds, r in results if error_codes(r) == ["DATABASE_BUSY"]]
     ok = [r for _, r in results if succeeded(r)]
     assert len(busy) + len(ok) == REQUESTS, [r.text for _, r in results]

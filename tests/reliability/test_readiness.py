@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from gql_app.core.resources import resources_of
-from tests.conftest import PostgresCluster, running_app
 from tests.reliability.conftest import reliability_settings
+from tests.support.app import running_app
+from tests.support.postgres import PostgresCluster
 
 
 async def test_readyz_is_503_database_busy_while_the_pool_is_exhausted(
@@ -33,5 +34,9 @@ async def test_readyz_is_503_database_unavailable_while_the_server_is_down(
         finally:
             own_postgres.start()
         ready = await client.get("/readyz")
-    assert (down.status_code, down.json()["code"]) == (503, "DATABASE_UNAVAILABLE")
+    assert down.status_code == 503
+    assert {key: down.json()[key] for key in ("status", "code")} == {
+        "status": "unavailable",
+        "code": "DATABASE_UNAVAILABLE",
+    }
     assert ready.status_code == 200

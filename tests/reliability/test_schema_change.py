@@ -8,16 +8,16 @@ import logging
 
 import pytest
 
-from tests.conftest import running_app
 from tests.reliability.conftest import (
     Blog,
     Stream,
     assert_no_leaks,
-    execute_sql,
     mixed_calls,
     reliability_settings,
     settled_connections,
 )
+from tests.support.app import running_app
+from tests.support.postgres import execute_sql
 
 # What a migration of the table every hot query reads might do: widen a column they return
 # (which changes their result type) and add one.

@@ -13,12 +13,11 @@ from gql_app.core.config import Settings
 from gql_app.db import (
     Reads,
     ReadUnitWroteError,
-    RequestSession,
     create_engine,
-    create_sessionmaker,
 )
 from gql_app.db.models import User
 from tests.reliability.conftest import app_connections, reliability_settings
+from tests.support.sessions import request_session
 
 _COUNT_USERS = text("SELECT count(*) FROM users")
 
@@ -33,7 +32,7 @@ def settings(reliability_url: str) -> Settings:
 async def test_a_read_unit_leaves_its_connection_idle_between_statements(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         async with session.transaction() as db:
             await db.execute(_COUNT_USERS)
@@ -47,7 +46,7 @@ async def test_a_read_unit_leaves_its_connection_idle_between_statements(
 async def test_a_core_read_unit_leaves_its_connection_idle_between_statements(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
 
     async def work(connection: Reads) -> list[str]:
         await connection.execute(_COUNT_USERS)
@@ -65,7 +64,7 @@ async def test_a_core_read_unit_leaves_its_connection_idle_between_statements(
 async def test_a_core_read_unit_that_writes_is_refused_and_writes_nothing(
     engine: AsyncEngine,
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     row = {"username": "sneaky", "email": "sneaky@example.org", "password_hash": "hash"}
 
     async def write(connection: Reads) -> None:
@@ -86,7 +85,7 @@ async def test_a_core_read_unit_that_writes_is_refused_and_writes_nothing(
 async def test_a_write_unit_holds_its_transaction_until_it_ends(
     engine: AsyncEngine, reliability_url: str
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         async with session.transaction(write=True) as db:
             await db.execute(_COUNT_USERS)
@@ -97,7 +96,7 @@ async def test_a_write_unit_holds_its_transaction_until_it_ends(
 
 
 async def test_a_read_unit_that_writes_is_refused_and_writes_nothing(engine: AsyncEngine) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     row = {"username": "sneaky", "email": "sneaky@example.org", "password_hash": "hash"}
     try:
         with pytest.raises(ReadUnitWroteError):

@@ -16,8 +16,8 @@ import pytest
 from gql_app import queries
 from gql_app.core.config import Settings, load_settings
 from gql_app.db import create_engine
-from tests.conftest import PostgresCluster
-from tests.test_cli import assert_one_line_error, gql_app
+from tests.app.test_cli import assert_one_line_error, gql_app
+from tests.support.postgres import PostgresCluster
 
 # Encrypted TCP connections only; plain ones are rejected outright.
 _HBA = """\

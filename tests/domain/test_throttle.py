@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from gql_app.core.config import Settings
-from gql_app.db import RequestSession, create_engine, create_sessionmaker
+from gql_app.db import RequestSession, create_engine
 from gql_app.db.models import LoginFailure, utcnow
 from gql_app.domain import accounts
 from gql_app.domain.accounts import InvalidCredentialsError
 from gql_app.domain.throttle import RateLimitedError, account_key
+from tests.support.sessions import request_session
 
 PASSWORD = "the right password"
 
@@ -128,7 +129,7 @@ def test_the_stored_key_is_a_hash_not_what_was_typed() -> None:
 async def other_process(settings: Settings) -> AsyncIterator[RequestSession]:
     """A second server's view of the database: its own engine and pool."""
     engine = create_engine(settings)
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         yield session
     finally:

@@ -15,7 +15,8 @@ from sqlalchemy import text
 
 from gql_app.core.config import load_settings
 from gql_app.db import create_engine, migrate
-from tests.conftest import Postgres, free_port
+from tests.support.net import free_port
+from tests.support.postgres import Postgres
 
 GQL_APP = str(Path(sys.executable).with_name("gql-app"))
 
@@ -136,7 +137,7 @@ async def test_export_schema_prints_the_checked_in_sdl() -> None:
     outcome = await gql_app("export-schema")
     assert outcome.code == 0, outcome.err
     assert "type Query" in outcome.out
-    assert outcome.out == (Path(__file__).parents[1] / "schema.graphql").read_text()
+    assert outcome.out == (Path(__file__).parents[2] / "schema.graphql").read_text()
 
 
 async def test_unreachable_database_is_one_line_error() -> None:

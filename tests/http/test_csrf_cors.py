@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from tests.conftest import AppWith, MakeUser, graphql_data
+from tests.support.app import AppWith, MakeUser, graphql_data
 
 FORGED = 'mutation { createPost(input: {title: "Forged", body: "by another site"}) { __typename } }'
 APP_ORIGIN = "https://app.example"

@@ -23,7 +23,7 @@ from strawberry.schema.schema import Schema as StrawberrySchema
 from gql_app.db import RequestSession
 from gql_app.domain.seed import seed
 from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
-from tests.conftest import AppWith, AuthUser, MakeUser, graphql_post_scope
+from tests.support.app import AppWith, AuthUser, MakeUser, graphql_post_scope
 
 USER = "query User($id: ID!) { user(id: $id) { id username createdAt } }"
 POSTS = "query Posts($first: Int, $after: String) { posts(first: $first, after: $after) { edges { node { id title } } } }"

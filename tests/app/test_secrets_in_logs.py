@@ -15,7 +15,7 @@ from gql_app.core.config import load_settings
 from gql_app.db import RequestSession
 from gql_app.db.models import User
 from gql_app.domain.security import hash_token
-from tests.conftest import bearer_headers, create_legacy_user, running_app
+from tests.support.app import bearer_headers, create_legacy_user, running_app
 
 PASSWORD, NEW_PASSWORD, LEGACY_PASSWORD = "first secret pw", "second secret pw", "legacy secret"
 AUTH = """__typename ... on AuthSuccess { token user { username email } }"""

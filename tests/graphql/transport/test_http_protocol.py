@@ -30,7 +30,7 @@ from gql_app.graphql.transport.http import (
 )
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-AUDIT_DIR = Path(__file__).resolve().parents[1] / "http_audit"
+AUDIT_DIR = Path(__file__).resolve().parents[2] / "http_audit"
 ENDPOINT = "/graphql"
 
 

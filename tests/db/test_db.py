@@ -21,11 +21,11 @@ from gql_app.db import (
     RequestSession,
     SessionClosedError,
     create_engine,
-    create_sessionmaker,
     one_of,
 )
 from gql_app.db.models import User
 from gql_app.domain.seed import seed
+from tests.support.sessions import request_session
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -67,7 +67,7 @@ async def test_postgres_pool_follows_the_settings(database_url: str) -> None:
 
 
 async def test_a_unit_of_work_that_raises_rolls_back(engine: AsyncEngine) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     try:
         with pytest.raises(RuntimeError):
             async with session.transaction(write=True) as db:
@@ -84,7 +84,7 @@ async def test_a_unit_of_work_that_raises_rolls_back(engine: AsyncEngine) -> Non
 
 
 async def test_a_closed_request_session_returns_its_connection(engine: AsyncEngine) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     async with session.transaction() as db:
         await db.execute(text("SELECT 1"))
     await session.close()
@@ -92,7 +92,7 @@ async def test_a_closed_request_session_returns_its_connection(engine: AsyncEngi
 
 
 async def test_units_of_work_of_one_request_never_overlap(engine: AsyncEngine) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
     running: list[int] = []
     overlaps: list[int] = []
 
@@ -124,7 +124,7 @@ async def test_units_of_work_of_one_request_never_overlap(engine: AsyncEngine) -
 async def test_a_core_read_unit_returns_its_connection_and_none_runs_after_close(
     engine: AsyncEngine,
 ) -> None:
-    session = RequestSession(create_sessionmaker(engine))
+    session = request_session(engine)
 
     async def one(connection: Reads) -> Any:
         return (await connection.execute(text("SELECT 1"))).scalar_one()

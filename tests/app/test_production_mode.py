@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gql_app.core.config import load_settings
-from tests.conftest import AppWith
+from tests.support.app import AppWith
 
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 

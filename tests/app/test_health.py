@@ -1,11 +1,11 @@
 """Health endpoints: liveness, and readiness that needs the database at the code's migration."""
 
 import httpx
-import pytest
 
 from gql_app.core.config import load_settings
 from gql_app.db import migrate
-from tests.conftest import Postgres, free_port, running_app
+from tests.support.app import running_app
+from tests.support.net import free_port
 
 
 async def test_healthz_answers_while_the_process_runs(client: httpx.AsyncClient) -> None:
@@ -27,24 +27,6 @@ async def test_readyz_is_503_when_the_database_is_unreachable() -> None:
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["reason"].startswith("database unreachable")
-
-
-async def test_readyz_is_503_while_postgres_is_stopped(postgres_server: Postgres) -> None:
-    if postgres_server.cluster is None:
-        pytest.skip("the TEST_DATABASE_URL server is not the tests' to stop")
-    cluster = postgres_server.cluster
-    settings = load_settings(database_url=postgres_server.url, db_connect_timeout=2)
-    async with running_app(settings) as (_, client):
-        assert (await client.get("/readyz")).status_code == 200
-        cluster.stop()
-        try:
-            stopped = await client.get("/readyz")
-        finally:
-            cluster.start()
-        restarted = await client.get("/readyz")
-    assert stopped.status_code == 503
-    assert stopped.json()["status"] == "unavailable"
-    assert restarted.status_code == 200
 
 
 async def test_readyz_is_503_when_the_database_is_behind(scratch_database_url: str) -> None:

@@ -20,7 +20,7 @@ from gql_app.domain.security import (
     password_context,
     verify_password,
 )
-from tests.conftest import create_legacy_user
+from tests.support.app import create_legacy_user
 
 PASSWORD = "correct horse battery"
 bcrypt = bcrypt_handler.using(rounds=4)  # a legacy hash; its cost is not under test

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from gql_app.graphql.transport.http import SpecGraphQLRouter
-from tests.graphql.test_http_protocol import ENDPOINT, SCHEMA, build_app
+from tests.graphql.transport.test_http_protocol import ENDPOINT, SCHEMA, build_app
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 STATIC_PREFIX = f"{ENDPOINT}/static/"

@@ -35,14 +35,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries as gql_queries
 from gql_app.core.config import Settings, load_settings
-from gql_app.db import RequestSession, create_engine, create_sessionmaker
+from gql_app.db import RequestSession, create_engine
 from gql_app.domain.seed import seed
 from gql_app.graphql.context import Context
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.schema import Schema, build_schema
-from tests.conftest import CompiledRuns, MakeUser
+from tests.support.app import CompiledRuns, MakeUser
+from tests.support.sessions import request_session
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SDL = (ROOT / "schema.graphql").read_text()
 STOCK = build_schema(load_settings(compiled_execution=False))
 COMPILED = build_schema(load_settings(compiled_execution=True))
@@ -160,7 +161,7 @@ async def _run(
     variables: dict[str, Any],
     headers: dict[str, str] | None,
 ) -> tuple[Any, list[tuple[Any, ...]]]:
-    db = RequestSession(create_sessionmaker(engine))
+    db = request_session(engine)
     context = Context(
         db=db,
         settings=settings,

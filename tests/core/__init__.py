@@ -1,0 +1,1 @@
+"""Tests of gql_app.core: settings and concurrency slots."""

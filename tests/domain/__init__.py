@@ -1,0 +1,1 @@
+"""Tests of gql_app.domain: account input, passwords and tokens, throttling."""

@@ -1,0 +1,1 @@
+"""Tests of gql_app.graphql.execution: compiled plans against stock execution."""

@@ -1,0 +1,1 @@
+"""Tests of gql_app.loading: the DataLoader and the per-request loaders."""

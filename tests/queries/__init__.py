@@ -1,0 +1,1 @@
+"""Tests of gql_app.queries: the SQL statements."""

@@ -1,0 +1,1 @@
+"""Helpers the tests share: PostgreSQL clusters, the app in process, GraphQL calls."""
