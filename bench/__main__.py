@@ -1,3 +1,5 @@
+"""`python -m bench`: the benchmark command (bench/cli.py)."""
+
 from bench.cli import main
 
 main()

@@ -1,0 +1,1 @@
+"""The domain layer: accounts, input rules, throttle, passwords and tokens, seed."""

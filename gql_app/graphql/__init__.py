@@ -1,1 +1,1 @@
-"""The GraphQL layer: schema, types, resolvers, context and the HTTP router."""
+"""The GraphQL layer: schema, types, resolvers, context, limits and cost; transport/ and execution/."""

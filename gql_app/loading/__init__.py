@@ -1,0 +1,1 @@
+"""The DataLoader and the per-operation loaders that batch every lookup."""

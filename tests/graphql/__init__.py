@@ -1,0 +1,1 @@
+"""Tests of gql_app.graphql: schema, resolvers, limits, errors and pagination."""

@@ -1,0 +1,1 @@
+"""Reliability tests: real servers, PgBouncer, failures, restarts, cancellations and leaks."""
