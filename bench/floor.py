@@ -4,7 +4,7 @@ GraphQL. It dispatches on the request's `operationName` and never parses the doc
 
 Every read runs in autocommit and addComment's write is one statement: the fewest round
 trips a driver allows for the statements gql_app's DataLoaders issue. The login runs the
-statements of gql_app's (gql_app/accounts.py): two reads in autocommit, the password
+statements of gql_app's (gql_app/domain/accounts.py): two reads in autocommit, the password
 checked in a worker thread with no connection held (gql_app's own helper, so the argon2id
 work is the same), then one transaction that clears the account's failed logins and
 stores the new token's hash.
@@ -37,7 +37,7 @@ Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 ConnectionHandler = Callable[[Connection, Json, str | None], Awaitable[Json]]
 Handler = Callable[[asyncpg.Pool, Settings, Json, str | None], Awaitable[Json]]
 
-# The statements of gql_app/queries.py, written out: rows of `limit + 1` pages (the extra row
+# The statements of gql_app/queries/, written out: rows of `limit + 1` pages (the extra row
 # tells whether more follow) and ROW_NUMBER() windows for one page of many parents' rows.
 USERS_BY_USERNAME = (
     "SELECT id, username, email, created_at FROM users ORDER BY username, id LIMIT $1"
@@ -71,7 +71,7 @@ INSERT_COMMENT = (
     "INSERT INTO comments (post_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)"
     " RETURNING id, post_id, author_id, body, created_at"
 )
-# The login's statements (gql_app/queries.py: _nth_newest_failure, _user_by_username,
+# The login's statements (gql_app/queries/: _nth_newest_failure, _user_by_username,
 # _user_by_email, _delete_failures, _set_password_hash, create_token, record_login_failure).
 NTH_NEWEST_FAILURE = (
     "SELECT failed_at FROM login_failures WHERE account_key = $1 AND failed_at > $2"
@@ -199,7 +199,7 @@ def _login_failed(typename: str) -> Json:
 
 
 async def login(pool: asyncpg.Pool, settings: Settings, variables: Json, _auth: str | None) -> Json:
-    """gql_app's `login` (gql_app/accounts.py); invalid input is not answered (HTTP 500)."""
+    """gql_app's `login` (gql_app/domain/accounts.py); invalid input is not answered (HTTP 500)."""
     given = variables["input"]
     name = account_input.login(given["login"])
     password = account_input.given_password(given["password"])

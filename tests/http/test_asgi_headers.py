@@ -1,4 +1,4 @@
-"""`header` (gql_app/asgi_headers.py): a request header read from the ASGI scope."""
+"""`header` (gql_app/http/headers.py): a request header read from the ASGI scope."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fresh request ids (gql_app/request_id.py): 32 hex digits, never repeated, not even by
+"""Fresh request ids (gql_app/http/request_id.py): 32 hex digits, never repeated, not even by
 workers forked from one parent."""
 
 from __future__ import annotations

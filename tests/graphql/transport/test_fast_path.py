@@ -1,4 +1,4 @@
-"""The fast path (gql_app/graphql/fast_path.py) answers a query it has seen validated
+"""The fast path (gql_app/graphql/transport/fast_path.py) answers a query it has seen validated
 exactly as the full path (FastAPI, Strawberry's view and extensions) answers it.
 
 Each case is sent to an app whose full path runs everything (`COMPILED_EXECUTION=false`) and

@@ -137,8 +137,8 @@ async def test_assets_are_cached_for_good_under_a_versioned_url(
         "graphiql.min.js.map",
         "README.txt",
         "index.html",
-        "..%2F..%2Fhttp.py",
-        "%2E%2E/%2E%2E/graphql/http.py",
+        "..%2F..%2Fapp.py",
+        "%2E%2E/%2E%2E/graphql/transport/http.py",
     ],
 )
 async def test_files_outside_the_asset_list_are_404(
