@@ -61,8 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="gql_app",
         lifespan=lifespan,
+        # A GraphQL API: its schema is the GraphQL one, and the schema explorer is GraphiQL.
+        openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # Starlette would redirect `/graphql/` to an absolute URL built from the Host header.
+        redirect_slashes=False,
         # FastAPI's native OpenTelemetry asks the global providers on every request (1.5 % of
         # a small request's CPU); gql_app configures none, and logs its errors itself.
         telemetry={"tracing": False, "metrics": False, "logs": False},

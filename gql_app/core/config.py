@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(10, ge=1)
     access_log: bool = False
     keep_alive_seconds: int = Field(75, ge=1)
+    # The HTTP edge (gql_app/http_protocol.py): what a client must send, and how fast.
+    max_header_bytes: int = Field(32_768, ge=1_024, description="request line and headers")
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    max_connections: int = Field(1_000, ge=0, description="per worker; 0: no limit")
     max_concurrent_requests: int = Field(6, ge=0, description="0: no limit")
     environment: Environment = Environment.DEVELOPMENT
 

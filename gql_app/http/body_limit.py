@@ -3,18 +3,21 @@
 A pure ASGI middleware. A `Content-Length` over the cap is refused without reading the
 body; otherwise the body is read, counting the bytes as they stream in, and refused as
 soon as they pass the cap (a chunked body has no length to check up front). A body within
-the cap is handed to the app as it came.
+the cap is handed to the app as it came. A client that hangs up before its body is complete
+is not an error: nobody is left to answer, and the app never runs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.http.headers import header
 
 CODE = "REQUEST_TOO_LARGE"
+logger = logging.getLogger(__name__)
 
 
 class BodySizeLimitMiddleware:
@@ -34,9 +37,10 @@ class BodySizeLimitMiddleware:
         size = 0
         while True:
             message = await receive()
-            messages.append(message)
             if message["type"] != "http.request":
-                break
+                logger.debug("The client disconnected before its request body was complete.")
+                return
+            messages.append(message)
             size += len(message.get("body", b""))
             if size > self.max_bytes:
                 await self._refuse(send)

@@ -10,7 +10,8 @@ its execution, WebSocket, multipart and streaming paths and changes only the HTT
 - A POST body must be `application/json` in UTF-8 (or multipart when uploads are enabled),
   else 415; it must be a JSON object whose `query` and `operationName` are strings and whose
   `variables` and `extensions` are objects, else 400. GET takes the same in the query string.
-- A mutation over GET is 405 with `Allow: POST` (the spec's MUST).
+- A mutation over GET is 405 with `Allow: POST` (the spec's MUST); the other methods HTTP
+  defines are 405 with `Allow: GET, POST`.
 - With `application/graphql-response+json` a response without `data` (the request failed before
   execution: parse, validation, variable coercion, unknown operation) is 400, one with `data`
   (even null) is 200; with `application/json` every executed request is 200.
@@ -51,6 +52,9 @@ from strawberry.types.unset import UNSET
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
+METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
+# The methods HTTP defines (RFC 9110 and PATCH) but GET and POST; CONNECT takes no path.
+_OTHER_METHODS: Final = ["HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
 # The hash admits the one stylesheet GraphiQL injects (react-remove-scroll-bar's scroll lock
 # when a dialog opens; its offsets are all 0 on this page, which never scrolls, so its text is
@@ -236,6 +240,10 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         if graphql_ide not in ("graphiql", None):
             raise ValueError(f"graphql_ide must be 'graphiql' or None, not {graphql_ide!r}")
         super().__init__(schema, path, graphql_ide, **kwargs)
+        # Starlette would answer them 405 with FastAPI's `{"detail": ...}` and `Allow: GET`.
+        self.add_api_route(
+            path, self._method_not_allowed, methods=_OTHER_METHODS, include_in_schema=False
+        )
         if graphql_ide is not None:
             _graphiql()  # missing vendored files fail here, at start-up, not on a page view
             self.add_api_route(
@@ -312,6 +320,13 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
                 "Vary": "Accept",
             },
         )
+
+    async def _method_not_allowed(self, request: Request) -> Response:
+        error = _HTTPError(
+            405, f"{request.method} is not allowed: use GET or POST.", {"Allow": "GET, POST"}
+        )
+        media_type = negotiate_media_type(request.headers.get("accept")) or JSON
+        return self._error_response(error, media_type, code=METHOD_NOT_ALLOWED)
 
     async def _graphiql_asset(self, version: str, name: str) -> Response:
         if version != _graphiql().version or name not in _GRAPHIQL_ASSETS:
@@ -431,10 +446,15 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         response.headers.raw.extend(sub_response.headers.raw)
         return response
 
-    def _error_response(self, error: HTTPException, media_type: str) -> Response:
+    def _error_response(
+        self, error: HTTPException, media_type: str, code: str | None = None
+    ) -> Response:
         headers = {"Vary": "Accept", **(error.headers if isinstance(error, _HTTPError) else {})}
+        body: dict[str, object] = {"message": error.reason}
+        if code is not None:
+            body["extensions"] = {"code": code}
         return Response(
-            self.encode_json({"errors": [{"message": error.reason}]}),
+            self.encode_json({"errors": [body]}),
             status_code=error.status_code,
             media_type=f"{media_type}; charset=utf-8",
             headers=headers,

@@ -229,6 +229,22 @@ async def test_mutation_via_get_is_405_with_allow_post(
     assert app.state.bumps == 0
 
 
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"])
+async def test_other_methods_are_405_with_allow_and_a_graphql_error(
+    api: httpx.AsyncClient, method: str
+) -> None:
+    response = await api.request(method, ENDPOINT)
+    errors = assert_errors(response, 405)
+    assert response.headers["allow"] == "GET, POST"
+    assert errors[0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_head_is_405_with_allow(api: httpx.AsyncClient) -> None:
+    response = await api.head(ENDPOINT)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
 async def test_mutation_via_post_runs(api: httpx.AsyncClient, app: FastAPI) -> None:
     response = await post(api, {"query": "mutation { bump }"}, accept=GRAPHQL_RESPONSE_JSON)
     assert response.status_code == 200

@@ -1,0 +1,160 @@
+"""The HTTP/1.1 protocol `gql-app serve` runs: uvicorn's httptools one, with the limits it lacks.
+
+uvicorn reads a request head of any size (a 50 MB header was read whole and answered 200)
+and waits forever for a head or a body that never completes (slowloris). This protocol:
+
+- counts the bytes of each request head as they arrive: past `MAX_HEADER_BYTES` it answers
+  431 without reading the head further;
+- closes a connection whose head is not complete `HEADER_TIMEOUT_SECONDS` after it began
+  (for a new connection, after it opened), and one whose body is not complete
+  `BODY_TIMEOUT_SECONDS` after its head: 408 where a response can still be sent.
+
+After such an answer it stops sending, and drops what the client still sends for a moment
+before closing, so that the client reads the answer rather than a connection reset.
+uvicorn's h11 protocol has a head limit of its own, but answers 400 over it, times out
+nothing either, and parses in Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Literal
+
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from gql_app.config import Settings, load_settings
+
+HEADER_TOO_LARGE = "REQUEST_HEADER_TOO_LARGE"
+TIMEOUT = "REQUEST_TIMEOUT"
+LINGER_SECONDS = 2.0
+
+Phase = Literal["idle", "head", "body", "closing"]
+
+# Read once per worker process: uvicorn builds a protocol for every connection.
+_settings = functools.cache(load_settings)
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    settings: Settings
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.settings = _settings()
+        self._phase: Phase = "head"  # a new connection owes a head
+        self._head_bytes = 0
+        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline_phase: Phase = "idle"
+        self._keep_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase == "closing":
+            return
+        if self._phase != "body":
+            self._head_bytes += len(data)
+            if self._head_bytes > self.settings.max_header_bytes and not self._head_ends(data):
+                self._refuse_head(
+                    431,
+                    "The request head is larger than "
+                    f"MAX_HEADER_BYTES={self.settings.max_header_bytes} bytes.",
+                    HEADER_TOO_LARGE,
+                )
+                return
+        super().data_received(data)
+        self._keep_deadline()
+
+    def _head_ends(self, data: bytes) -> bool:
+        """Whether the head ends within the limit in `data`, its last bytes read so far.
+
+        A request pipelined behind it in the same read goes uncounted: at most one read more.
+        """
+        room = self.settings.max_header_bytes - (self._head_bytes - len(data))
+        return data.find(b"\r\n\r\n", 0, room) != -1
+
+    def handle_websocket_upgrade(self) -> None:
+        self._phase = "idle"
+        super().handle_websocket_upgrade()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._phase = "head"
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._phase = "body"
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._phase = "idle"
+        self._head_bytes = 0
+
+    def _keep_deadline(self) -> None:
+        """The deadline of the phase the connection is in, armed when the phase begins.
+
+        Idle between requests, the connection is uvicorn's keep-alive timeout's to close.
+        """
+        if self._phase == self._deadline_phase:
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._deadline_phase = self._phase
+        timeout = {
+            "head": self.settings.header_timeout_seconds,
+            "body": self.settings.body_timeout_seconds,
+            "closing": LINGER_SECONDS,
+        }.get(self._phase)
+        if timeout is not None:
+            self._deadline = self.loop.call_later(timeout, self._expired)
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self._phase == "head" and self._head_bytes:
+            seconds = self.settings.header_timeout_seconds
+            message = f"The request head did not arrive within HEADER_TIMEOUT_SECONDS={seconds:g}."
+            self._refuse_head(408, message, TIMEOUT)
+        elif self._phase == "body" and not self.cycle.response_started:
+            # The app waits for the rest of the body: it now learns the client is gone, and
+            # nothing it sends is written.
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
+            seconds = self.settings.body_timeout_seconds
+            message = f"The request body did not arrive within BODY_TIMEOUT_SECONDS={seconds:g}."
+            self._answer(408, message, TIMEOUT)
+        else:
+            self.transport.close()
+
+    def _refuse_head(self, status: int, message: str, code: str) -> None:
+        """Answer a head that cannot be read; behind a response still due, only close."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.logger.info("%s Closed the connection.", message)
+            self.transport.close()
+        else:
+            self._answer(status, message, code)
+
+    def _answer(self, status: int, message: str, code: str) -> None:
+        """Write `status` with a GraphQL error body, then linger and close."""
+        self.logger.info("%s Answered %d and closed the connection.", message, status)
+        body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [
+            b"content-type: application/json; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        self.transport.write(b"".join(head))
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self._phase = "closing"
+        self._keep_deadline()
