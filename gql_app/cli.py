@@ -86,7 +86,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         log_level="info",
         access_log=settings.access_log,
         timeout_keep_alive=settings.keep_alive_seconds,
-        http="gql_app.http_protocol:LimitedHttpToolsProtocol",
+        http="gql_app.http.protocol:LimitedHttpToolsProtocol",
         limit_concurrency=settings.max_connections or None,
     )
 

@@ -107,7 +107,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(10, ge=1)
     access_log: bool = False
     keep_alive_seconds: int = Field(75, ge=1)
-    # The HTTP edge (gql_app/http_protocol.py): what a client must send, and how fast.
+    # The HTTP edge (gql_app/http/protocol.py): what a client must send, and how fast.
     max_header_bytes: int = Field(32_768, ge=1_024, description="request line and headers")
     header_timeout_seconds: float = Field(10.0, gt=0)
     body_timeout_seconds: float = Field(30.0, gt=0)

@@ -7,12 +7,9 @@ Every test gets a fresh database, copied from a template migrated once per sessi
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +27,8 @@ from tests.reliability.pgbouncer import (
     PgBouncer,
     pgbouncer_binary,
     running_pgbouncer,
-    wait_for_port,
 )
 from tests.support.app import post_graphql
-from tests.support.net import free_port
 from tests.support.postgres import PostgresCluster, execute_sql, run_async_blocking, unavailable
 
 DATABASE = "gql_app_reliability"
@@ -209,36 +204,6 @@ def succeeded(response: httpx.Response) -> bool:
         not isinstance(payload, dict) or payload.get("__typename", "Success").endswith("Success")
         for payload in payloads
     )
-
-
-@dataclass
-class Served:
-    """`gql-app serve` in a process of its own, as production runs it."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@contextmanager
-def serving(url: str, log: Path, **settings: object) -> Iterator[Served]:
-    """`gql-app serve` on a free port against `url`, with `settings` as environment variables
-    and its output in `log`; killed when the block ends if the test did not stop it."""
-    port = free_port()
-    env = os.environ | {"DATABASE_URL": url} | {k.upper(): str(v) for k, v in settings.items()}
-    command = [str(Path(sys.executable).parent / "gql-app"), "serve", f"--port={port}"]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            wait_for_port(port, process)
-            yield Served(process, port)
-        finally:
-            if process.poll() is None:
-                process.kill()
-            process.wait(timeout=10)
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from tests.reliability.conftest import (
     error_codes,
     holding,
     reliability_settings,
-    serving,
     settled_connections,
     succeeded,
 )
 from tests.support.app import post_graphql, running_app
+from tests.support.server import serving
 
 _LOCK_POST = "SELECT id FROM posts WHERE id = $1 FOR UPDATE"
 

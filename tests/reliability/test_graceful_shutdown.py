@@ -15,11 +15,11 @@ from tests.reliability.conftest import (
     UPDATE_POST,
     Blog,
     holding,
-    serving,
     settled_connections,
     succeeded,
 )
 from tests.support.app import post_graphql
+from tests.support.server import serving
 
 GRACE_SECONDS = 5
 IN_FLIGHT = 3

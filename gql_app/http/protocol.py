@@ -24,7 +24,7 @@ from typing import Literal
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from gql_app.config import Settings, load_settings
+from gql_app.core.config import Settings, load_settings
 
 HEADER_TOO_LARGE = "REQUEST_HEADER_TOO_LARGE"
 TIMEOUT = "REQUEST_TIMEOUT"

@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, require_postgres
-from tests.reliability.conftest import Served, serving
+from tests.conftest import BACKENDS
+from tests.support.postgres import require_postgres
+from tests.support.server import Served, serving
 
 MAX_CONNECTIONS = 8
 GENEROUS = 15.0  # seconds a test waits for what takes a second or two

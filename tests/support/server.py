@@ -1,0 +1,43 @@
+"""`gql-app serve` run as a process of its own, for tests whose behaviour crosses a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.net import free_port, wait_for_port
+
+
+@dataclass
+class Served:
+    """`gql-app serve` in a process of its own, as production runs it."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def serving(url: str, log: Path, **settings: object) -> Iterator[Served]:
+    """`gql-app serve` on a free port against `url`, with `settings` as environment variables
+    and its output in `log`; killed when the block ends if the test did not stop it."""
+    port = free_port()
+    env = os.environ | {"DATABASE_URL": url} | {k.upper(): str(v) for k, v in settings.items()}
+    command = [str(Path(sys.executable).parent / "gql-app"), "serve", f"--port={port}"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, process)
+            yield Served(process, port)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(timeout=10)
