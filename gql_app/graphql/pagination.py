@@ -13,13 +13,14 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from gql_app.errors import BadUserInput
 
 DEFAULT_PAGE_SIZE = 20
 MAX_CURSOR_LENGTH = 1024
+BIGINT = range(-(2**63), 2**63)  # the integer keys' column type on both dialects
 
 Key = tuple[Any, ...]
 RowT = TypeVar("RowT")
@@ -54,10 +55,11 @@ def _decode_value(value: object, kind: type) -> object:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive timestamp")
-        return parsed
-    if kind is int and type(value) is int:
+        return parsed.astimezone(UTC)  # OverflowError past year 9999 or before year 1 in UTC
+    if kind is int and type(value) is int and value in BIGINT:
         return value
     if kind is str and isinstance(value, str) and "\x00" not in value:  # no stored text has NUL
+        value.encode()  # UnicodeEncodeError for a lone surrogate, which no database stores
         return value
     raise ValueError("wrong type")
 
@@ -74,7 +76,7 @@ def decode_cursor(cursor: str, ordering: str, key_types: Sequence[type]) -> Key:
         if payload[0] != ordering:
             raise ValueError("cursor of another connection or ordering")
         return tuple(map(_decode_value, payload[1:], key_types))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
+    except (ValueError, UnicodeError, binascii.Error, OverflowError, RecursionError) as exc:
         raise BadUserInput(
             f"invalid cursor {cursor[:40]!r}: use a cursor this connection returned"
         ) from exc
