@@ -4,6 +4,7 @@ client error that names the problem, never INTERNAL_SERVER_ERROR or Python's own
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from gql_app.config import load_settings
 from tests.conftest import graphql, graphql_data, running_app
+from tests.reliability.conftest import serving
 
 BY_NAME = "query($u: String!) { userByUsername(username: $u) { id } }"
 LONE_SURROGATE = "The request has a lone UTF-16 surrogate"
@@ -129,3 +131,24 @@ async def test_int_literals_python_can_read_get_graphqls_own_range_error(
     assert len([m for m in messages if m.startswith(out_of_range)]) == 2
     assert body["extensions"]["cost"]["requested"] > 50000
     assert not any(word in m for m in messages for word in PYTHON_WORDS)
+
+
+def test_a_served_app_refuses_unreadable_input_and_logs_none_of_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Over the wire to `gql-app serve`, with SQL echoed: typed answers, none of the values in
+    its log, no error logged."""
+    log = tmp_path / "serve.log"
+    literal = f"{{ posts(first: {NINES}) {{ totalCount }} }}".encode()
+    marked = SURROGATE_BODIES["variable"].replace(b"a\\ud800", b"marker\\ud800")
+    with serving(database_url, log, db_echo="true") as served, httpx.Client() as http:
+        url = served.base_url + "/graphql"
+        post = http.post(url, content=marked, headers={"content-type": "application/json"})
+        number = http.post(url, json={"query": literal.decode()})
+    assert post.status_code == 400
+    assert post.json()["errors"][0]["message"].startswith(LONE_SURROGATE)
+    assert number.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    text = log.read_text(errors="replace")
+    assert "INFO sqlalchemy.engine.Engine" in text  # the log, SQL echoed, was captured
+    assert "marker" not in text and NINES not in text
+    assert "Traceback" not in text and " ERROR " not in text
