@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GRAPHQL_MAX_INT,
     DocumentNode,
     FieldNode,
     FragmentSpreadNode,
@@ -167,8 +168,12 @@ class _Measurer:
                 self.read.update(dict.fromkeys(_variables_in(argument.value)))
         if paginated:
             sizes = [arguments.get(name) for name in PAGE_ARGUMENTS]
+            # An Int never exceeds GRAPHQL_MAX_INT (a larger one fails to coerce): capped, the
+            # cost of a nested operation stays a number the response can write.
             counts = [
-                size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
+                min(size, GRAPHQL_MAX_INT)
+                for size in sizes
+                if isinstance(size, int) and not isinstance(size, bool)
             ]
             return max(0, max(counts, default=self._default_page_size))
         return max(

@@ -65,6 +65,11 @@ async def _viewer_id(info: Info) -> int:
     return (await signed_in_viewer(info)).id
 
 
+def _account_deleted() -> Rejected:
+    """The viewer's account was deleted after it signed the request in."""
+    return Rejected(NotAuthenticated(message="Your account no longer exists: it was deleted."))
+
+
 def _id(field: str, global_id: strawberry.ID, type_name: str) -> int:
     try:
         return decode_id_of(global_id, type_name)
@@ -175,7 +180,10 @@ class ContentMutation:
         insert = partial(
             queries.insert_post, author_id=author_id, title=title, body=body, now=models.utcnow()
         )
-        row = await info.context.db.run(insert, write=True)
+        try:
+            row = await info.context.db.run(insert, write=True)
+        except queries.AuthorMissingError:
+            raise _account_deleted() from None
         info.context.renew_loaders()
         return CreatePostSuccess(post=Post.from_row(row))
 
@@ -258,6 +266,8 @@ class ContentMutation:
             row = await info.context.db.run(insert, write=True)
         except queries.PostMissingError:
             raise Rejected(NotFound(message="There is no such post.")) from None
+        except queries.AuthorMissingError:
+            raise _account_deleted() from None
         info.context.renew_loaders()
         return AddCommentSuccess(comment=Comment.from_row(row))
 

@@ -12,13 +12,14 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gql_app.core.errors import BadUserInput
 from gql_app.core.paging import DEFAULT_PAGE_SIZE, Key, Page
 from gql_app.domain.input import holds_nul
 
 MAX_CURSOR_LENGTH = 1024
+BIGINT = range(-(2**63), 2**63)  # the integer keys' column type on both dialects
 
 
 def _encode_value(value: object) -> object:
@@ -35,10 +36,11 @@ def _decode_value(value: object, kind: type) -> object:
         parsed = datetime.fromisoformat(value)
         if parsed.tzinfo is None:
             raise ValueError("naive timestamp")
-        return parsed
-    if kind is int and type(value) is int:
+        return parsed.astimezone(UTC)  # OverflowError past year 9999 or before year 1 in UTC
+    if kind is int and type(value) is int and value in BIGINT:
         return value
     if kind is str and isinstance(value, str) and not holds_nul(value):
+        value.encode()  # UnicodeEncodeError for a lone surrogate, which no database stores
         return value
     raise ValueError("wrong type")
 
@@ -55,7 +57,7 @@ def decode_cursor(cursor: str, ordering: str, key_types: Sequence[type]) -> Key:
         if payload[0] != ordering:
             raise ValueError("cursor of another connection or ordering")
         return tuple(map(_decode_value, payload[1:], key_types))
-    except (ValueError, UnicodeError, binascii.Error) as exc:
+    except (ValueError, UnicodeError, binascii.Error, OverflowError, RecursionError) as exc:
         raise BadUserInput(
             f"invalid cursor {cursor[:40]!r}: use a cursor this connection returned"
         ) from exc

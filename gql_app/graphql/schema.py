@@ -16,6 +16,7 @@ from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
 from gql_app.graphql.types import Comment, Post, User
+from gql_app.graphql.unreadable import RefuseOverlongIntegers
 
 # Each part of the API contributes its mutation type here.
 Mutation = merge_types("Mutation", (ContentMutation, AccountMutation))
@@ -47,6 +48,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         types=[User, Post, Comment],
         extensions=[
             MaskUnexpectedErrors,
+            RefuseOverlongIntegers,
             *(hardening_extensions(settings) if settings else ()),
             *(performance_extensions(settings, caches) if settings and caches else ()),
         ],

@@ -34,6 +34,7 @@ from gql_app.queries.admin import (
     ping,
 )
 from gql_app.queries.content import (
+    AuthorMissingError,
     PostMissingError,
     comment_author_id,
     delete_comment,
@@ -96,6 +97,7 @@ __all__ = [
     "USER_POSTS",
     "USER_ROW",
     "AnySelect",
+    "AuthorMissingError",
     "ConnectionState",
     "EmailTakenError",
     "Keyset",

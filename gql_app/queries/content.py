@@ -16,12 +16,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.db import foreign_key_violation
-from gql_app.db.models import Comment, Post
+from gql_app.db.models import Comment, Post, User
 from gql_app.queries.rows import COMMENT_ROW, POST_ROW, Record
 
 
 class PostMissingError(Exception):
     """The post a comment was added to does not exist (any more)."""
+
+
+class AuthorMissingError(Exception):
+    """The author of a new post or comment has no account any more (it was just deleted)."""
+
+
+_user_exists = select(User.id).where(User.id == bindparam("id"))
 
 
 _insert_post = insert(Post).returning(*POST_ROW)
@@ -65,8 +72,20 @@ _comment_author_id = select(Comment.author_id).where(Comment.id == bindparam("co
 async def insert_post(
     session: AsyncSession, *, author_id: int, title: str, body: str, now: datetime
 ) -> Record:
+    """Insert a post; raises `AuthorMissingError` when the author's account is gone.
+
+    The viewer is looked up before the unit of work: its account can be deleted in between,
+    and the foreign key (a post's only one) decides (DESIGN.md contract 5).
+    """
     values = {"author_id": author_id, "title": title, "body": body}
-    result = await session.execute(_insert_post, values | {"created_at": now, "updated_at": now})
+    try:
+        result = await session.execute(
+            _insert_post, values | {"created_at": now, "updated_at": now}
+        )
+    except IntegrityError as exc:
+        if not foreign_key_violation(exc):
+            raise
+        raise AuthorMissingError from None
     return result.one()
 
 
@@ -101,10 +120,12 @@ async def post_author_id(session: AsyncSession, post_id: int) -> int | None:
 async def insert_comment(
     session: AsyncSession, *, post_id: int, author_id: int, body: str, now: datetime
 ) -> Record:
-    """Insert a comment; raises `PostMissingError` when the post does not exist.
+    """Insert a comment; raises `PostMissingError` when the post does not exist, or
+    `AuthorMissingError` when the author's account is gone (see `insert_post`).
 
-    The foreign key decides (DESIGN.md contract 5); the insert runs in a savepoint, so the
-    caller's transaction stays usable after a violation.
+    The foreign keys decide (DESIGN.md contract 5); the insert runs in a savepoint, so the
+    caller's transaction stays usable after a violation. SQLite does not say which key
+    failed: the author's account is looked up after the failure, in the same transaction.
     """
     values = {"post_id": post_id, "author_id": author_id, "body": body, "created_at": now}
     try:
@@ -113,7 +134,9 @@ async def insert_comment(
     except IntegrityError as exc:
         if not foreign_key_violation(exc):
             raise
-        raise PostMissingError from None
+    if (await session.execute(_user_exists, {"id": author_id})).first() is None:
+        raise AuthorMissingError
+    raise PostMissingError
 
 
 async def delete_comment(session: AsyncSession, *, comment_id: int, author_id: int) -> bool:

@@ -155,6 +155,10 @@ async def test_page_sizes_beyond_the_limits_are_refused(
         encode_cursor("posts:oldest", ("2025-01-01T00:00:00+00:00", 1)),
         encode_cursor("users:username", ("alice", 1)),
         encode_cursor("posts:newest", ("not a time", 1)),
+        encode_cursor("posts:newest", ("2025-01-01T00:00:00+00:00", 2**63)),
+        encode_cursor("posts:newest", ("2025-01-01T00:00:00+00:00", -(2**63) - 1)),
+        encode_cursor("posts:newest", ("9999-12-31T23:59:59-14:00", 1)),
+        encode_cursor("posts:newest", ("0001-01-01T00:00:00+14:00", 1)),
     ],
 )
 @pytest.mark.parametrize("argument", ["after", "before"])
@@ -163,6 +167,16 @@ async def test_an_invalid_or_foreign_cursor_is_bad_user_input(
 ) -> None:
     body = await graphql(client, POSTS, {argument: cursor})
     assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"].startswith("invalid cursor")
+
+
+async def test_a_cursor_with_a_lone_surrogate_is_bad_user_input(client: httpx.AsyncClient) -> None:
+    cursor = encode_cursor("users:username", ("\ud800", 1))
+    body = await graphql(
+        client, "query($a: String) { users(after: $a) { totalCount } }", {"a": cursor}
+    )
     [error] = body["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["message"].startswith("invalid cursor")

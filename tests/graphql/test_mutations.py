@@ -6,8 +6,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from gql_app import queries
 from gql_app.db import RequestSession
 from gql_app.db.models import Comment, Post
+from gql_app.graphql import mutation
 from gql_app.graphql.ids import encode_global_id
 from tests.support.app import AuthUser, MakeComment, MakePost, MakeUser, graphql_data
 
@@ -49,6 +51,27 @@ async def _mutate(
     [payload] = data.values()
     result: dict[str, Any] = payload
     return result
+
+
+ACCOUNT_DELETED = {
+    "__typename": "NotAuthenticated",
+    "message": "Your account no longer exists: it was deleted.",
+}
+
+
+@pytest.fixture
+def account_deleted_after_sign_in(monkeypatch: pytest.MonkeyPatch, db: RequestSession) -> None:
+    """The viewer's `deleteAccount` commits between its sign-in and the mutation's write:
+    the race, made deterministic."""
+    signed_in = mutation._viewer_id
+
+    async def then_deleted(info: Any) -> int:
+        viewer_id = await signed_in(info)
+        async with db.transaction(write=True) as session:
+            await queries.delete_user(session, viewer_id)
+        return viewer_id
+
+    monkeypatch.setattr(mutation, "_viewer_id", then_deleted)
 
 
 async def _count(db: RequestSession, table: type[Post] | type[Comment]) -> int:
@@ -278,6 +301,25 @@ async def test_add_comment_to_a_missing_post_is_not_found(
     payload = await _mutate(client, ADD_COMMENT, bob, postId=missing, body="Hello?")
     assert payload == {"__typename": "NotFound", "message": "There is no such post."}
     assert await _count(db, Comment) == 0
+
+
+@pytest.mark.usefixtures("account_deleted_after_sign_in")
+async def test_create_post_as_an_account_deleted_meanwhile_is_not_authenticated(
+    client: httpx.AsyncClient, alice: AuthUser, db: RequestSession
+) -> None:
+    payload = await _mutate(client, CREATE_POST, alice, title="Late", body="Too late")
+    assert payload == ACCOUNT_DELETED
+    assert await _count(db, Post) == 0
+
+
+@pytest.mark.usefixtures("account_deleted_after_sign_in")
+async def test_add_comment_as_an_account_deleted_meanwhile_is_not_authenticated(
+    client: httpx.AsyncClient, alices_post: str, bob: AuthUser, db: RequestSession
+) -> None:
+    payload = await _mutate(client, ADD_COMMENT, bob, postId=alices_post, body="Too late")
+    assert payload == ACCOUNT_DELETED
+    assert await _count(db, Comment) == 0
+    assert await _count(db, Post) == 1  # the post was there all along
 
 
 async def test_add_comment_validates_the_body_and_post_id(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import json
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
+
+from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overlong_integer
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
@@ -188,6 +191,13 @@ def content_type(header: str | None) -> tuple[str, str | None]:
         if name.strip().lower() == "charset":
             charset = value.strip().strip('"').lower()
     return media_type.strip().lower(), charset
+
+
+def _read_integer(digits: str) -> int:
+    problem = overlong_integer(digits)
+    if problem is not None:
+        raise HTTPException(400, problem)
+    return int(digits)
 
 
 def _request_data(parameters: object, protocol: GraphQLRequestProtocol) -> GraphQLRequestData:
@@ -349,11 +359,16 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
             return super().encode_json(data)
 
     def parse_json(self, data: str | bytes) -> Any:
-        """UTF-8 only (the spec's MUST); undecodable or too deeply nested input is a 400."""
+        """UTF-8 only (the spec's MUST); undecodable or too deeply nested input is a 400, and
+        so is what Python cannot pass on (gql_app/graphql/unreadable.py)."""
         try:
-            return self.decode_json(data.decode() if isinstance(data, bytes) else data)
+            text = data.decode() if isinstance(data, bytes) else data
+            parsed = json.loads(text, parse_int=_read_integer)
         except (ValueError, RecursionError) as error:
             raise HTTPException(400, f"The request is not valid UTF-8 JSON: {error}") from error
+        if has_lone_surrogate(parsed):
+            raise HTTPException(400, LONE_SURROGATE)
+        return parsed
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
