@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     field_suggestions: bool | None = None
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     query_max_cost: int = Field(50_000, ge=1)
+    query_scan_cost: int = Field(1_000, ge=0, description="cost of a count or search scan")
     query_max_depth: int = Field(15, ge=1)
     query_max_aliases: int = Field(30, ge=0)
     query_max_tokens: int = Field(2_000, ge=1)
