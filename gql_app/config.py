@@ -125,6 +125,7 @@ class Settings(BaseSettings):
     query_max_tokens: int = Field(2_000, ge=1)
     query_validation_budget: int = Field(20_000, ge=1_000)
     max_request_bytes: int = Field(102_400, ge=1_024)
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
     max_batch_size: int = Field(0, ge=0, le=100, description="0: batching off")
 
     # Performance (gql_app/graphql/performance.py and compiled.py).

@@ -12,6 +12,7 @@ from strawberry.fastapi import BaseContext
 from gql_app import queries
 from gql_app.config import Settings
 from gql_app.db import RequestSession
+from gql_app.graphql.response_size import ResponseBudget
 from gql_app.loaders import Loaders
 from gql_app.models import User, utcnow
 from gql_app.request_id import request_id_of
@@ -43,6 +44,7 @@ class Context(BaseContext):
         self.request_id = request_id
         self.loop = loop  # the running loop (`Resources.loop`)
         self.loaders = Loaders(db, settings.loader_batch_size, loop)
+        self.response_budget = ResponseBudget(settings.max_response_bytes)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
         self.token_hash = hash_token(token) if token is not None else None
