@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import OperationDefinitionNode, get_operation_ast, parse
+from graphql import DocumentNode, OperationDefinitionNode, get_operation_ast, parse
 
 from gql_app.config import load_settings
 from gql_app.graphql import limits
@@ -42,14 +42,20 @@ MEMO_CASES = [
 ]
 
 
+def parsed(query: str) -> tuple[DocumentNode, OperationDefinitionNode]:
+    """The document of `query` and its one operation."""
+    document = parse(query)
+    operation = get_operation_ast(document)
+    assert operation is not None
+    return document, operation
+
+
 @pytest.mark.parametrize(("query", "requests"), MEMO_CASES)
 def test_remembered_measures_equal_measuring_anew_for_each_request(
     query: str, requests: list[dict[str, Any]]
 ) -> None:
     schema = build_schema()._schema
-    document = parse(query)
-    operation = get_operation_ast(document)
-    assert operation is not None
+    document, operation = parsed(query)
     memo = MeasureMemo(size=8)
     for variables in requests:
         anew = measure_operation(schema, document_context(document), operation, variables, LIMITS)
@@ -68,9 +74,7 @@ def test_a_query_is_measured_once_when_no_variable_changes_its_measure(
 
     monkeypatch.setattr(limits._Measurer, "operation", counted)
     query = "query($id: ID!) { user(id: $id) { username } }"
-    document = parse(query)
-    operation = get_operation_ast(document)
-    assert operation is not None
+    document, operation = parsed(query)
     memo = MeasureMemo(size=8)
     schema = build_schema()._schema
     measures = {memo.measure(schema, query, document, operation, {"id": i}, LIMITS) for i in "abc"}
@@ -80,9 +84,7 @@ def test_a_query_is_measured_once_when_no_variable_changes_its_measure(
 
 def test_a_float_page_size_shares_the_measure_of_the_int_it_coerces_to() -> None:
     query = "query($n: Int) { users(first: $n) { edges { node { username } } } }"
-    document = parse(query)
-    operation = get_operation_ast(document)
-    assert operation is not None
+    document, operation = parsed(query)
     memo = MeasureMemo(size=8)
     schema = build_schema()._schema
     as_int = memo.measure(schema, query, document, operation, {"n": 100}, LIMITS)
