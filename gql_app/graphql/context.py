@@ -15,6 +15,7 @@ from gql_app.core.resources import Resources, resources_of
 from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain.security import bearer_token, hash_token
+from gql_app.graphql.execution.response_size import ResponseBudget
 from gql_app.http.request_id import request_id_of
 from gql_app.loading.loaders import Loaders
 
@@ -41,6 +42,7 @@ class Context(BaseContext):
         self.request_id = request_id
         self.loop = loop  # the running loop (`Resources.loop`)
         self.loaders = Loaders(db, settings.loader_batch_size, loop)
+        self.response_budget = ResponseBudget(settings.max_response_bytes)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
         self.token_hash = hash_token(token) if token is not None else None

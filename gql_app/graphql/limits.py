@@ -51,6 +51,7 @@ class QueryLimits:
     max_tokens: int
     validation_budget: int
     default_page_size: int
+    scan_cost: int
 
 
 def limit_error(message: str, code: str) -> GraphQLError:
@@ -197,7 +198,7 @@ class QueryLimitsExtension(SchemaExtension):
         if operation is None:
             return
         self.measure = measure_operation(
-            context.schema, context, operation, execution.variables, self.limits.default_page_size
+            context.schema, context, operation, execution.variables, self.limits
         )
         for error in violations(self.measure, self.limits):
             context.report_error(error)
@@ -226,6 +227,7 @@ def query_limits(settings: Settings) -> QueryLimits:
         max_tokens=settings.query_max_tokens,
         validation_budget=settings.query_validation_budget,
         default_page_size=DEFAULT_PAGE_SIZE,
+        scan_cost=settings.query_scan_cost,
     )
 
 

@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from gql_app.core.config import Settings
 from gql_app.graphql.accounts import AccountMutation
+from gql_app.graphql.execution.response_size import BoundedExecutor
 from gql_app.graphql.extensions import MaskUnexpectedErrors
 from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
@@ -53,6 +54,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
             *(performance_extensions(settings, caches) if settings and caches else ()),
         ],
         config=StrawberryConfig(batching_config=batching_config(settings) if settings else None),
+        execution_context_class=BoundedExecutor,
     )
     built.caches = caches
     return built

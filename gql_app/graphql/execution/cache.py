@@ -13,6 +13,7 @@ from strawberry.extensions import SchemaExtension
 from gql_app.core.lru import LRU
 from gql_app.graphql.execution.compiler import conditional_variables
 from gql_app.graphql.execution.plan import FallBack, ObjectPlan
+from gql_app.graphql.execution.response_size import ResponseTooLarge, response_budget
 from gql_app.graphql.execution.run import Run
 
 UNSUPPORTED = "unsupported"  # what the plan cache holds for operations stock execution runs
@@ -57,6 +58,7 @@ async def execute_compiled(
     if isinstance(built, list):
         return None  # stock execution reports the same errors
     coerced = built.variable_values.coerced
+    budget = response_budget(context)
     conditions = cache.conditional_variables(query, document)
     key = (query, operation_name, tuple(bool(coerced.get(n)) for n in conditions))
     try:
@@ -72,7 +74,12 @@ async def execute_compiled(
             return None
         try:
             return await run.execute(plan)
+        except ResponseTooLarge:
+            assert budget is not None  # noqa: S101 - only a budget raises it
+            return budget.result()
         except FallBack:
+            if budget is not None:
+                budget.reset()  # stock execution counts the response again
             return None
     finally:
         # graphql-core's executor refers to itself (through its `async_helpers`), so only the

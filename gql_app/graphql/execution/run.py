@@ -37,6 +37,11 @@ from gql_app.graphql.execution.plan import (
     _within,
     path_of,
 )
+from gql_app.graphql.execution.response_size import ResponseTooLarge, response_budget
+
+
+def _unbounded(_value: Any) -> None:
+    """What a context without a response budget spends."""
 
 
 async def _await(awaitable: Awaitable[Any]) -> Any:
@@ -71,6 +76,8 @@ class Run:
         self.box: dict[str, Any] = {"data": {}}
         self.calls: dict[FieldPlan, tuple[list[str], dict[str, Any]]] = {}
         self.infos: dict[FieldPlan, Any] = {}
+        budget = response_budget(executor.context_value)
+        self.spend = budget.spend if budget is not None else _unbounded
 
     async def execute(self, plan: ObjectPlan) -> ExecutionResult:
         root = Group(plan, None, None)
@@ -124,6 +131,7 @@ class Run:
     ) -> None:
         """Resolve the fields of a group: values are completed, coroutines collected."""
         sources, outs = group.sources, group.outs
+        spend = self.spend
         for field_plan in group.plan.fields:
             kind, key = field_plan.kind, field_plan.key
             if kind is TYPENAME:
@@ -146,6 +154,7 @@ class Run:
                         self._field_error(error, field_plan, group, position)
                         continue
                     if type(value) is plain:
+                        spend(value)
                         outs[position][key] = value
                     elif isinstance(value, CoroutineType):
                         outs[position][key] = None
@@ -181,6 +190,7 @@ class Run:
                     self._field_error(error, field_plan, group, position)
                     continue
                 if type(value) is plain:
+                    spend(value)
                     outs[position][key] = value
                 elif isinstance(value, CoroutineType) or hasattr(value, "__await__"):
                     outs[position][key] = None  # keeps the field's place in the response
@@ -282,7 +292,7 @@ class Run:
         indices: Indices = None,
     ) -> None:
         """Report `error` at the field of an object (or at `indices` in its lists), nulled."""
-        if isinstance(error, FallBack):
+        if isinstance(error, FallBack | ResponseTooLarge):
             raise error
         completion = field_plan.completion
         if indices is None and completion is not None and not completion.nullable:
@@ -431,7 +441,9 @@ class Run:
             return
         kind = completion.kind
         if kind is LEAF:
-            container[key] = self._leaf(completion, value)
+            leaf = self._leaf(completion, value)
+            self.spend(leaf)
+            container[key] = leaf
             return
         if hasattr(value, "__await__"):
             raise FallBack("an awaitable inside a value")
@@ -483,7 +495,7 @@ class Run:
                         group,
                         position,
                     )
-                except FallBack:
+                except (FallBack, ResponseTooLarge):
                     raise
                 except Exception as error:
                     if not item_completion.nullable:

@@ -51,6 +51,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
+from gql_app.graphql.execution.response_size import stopped_execution
 from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overlong_integer
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
@@ -226,7 +227,9 @@ def failed_before_execution(result: ExecutionResult | GraphQLExecutionResult) ->
     return (
         result.data is None
         and bool(result.errors)
-        and all(error.path is None for error in result.errors or ())
+        and all(
+            error.path is None and not stopped_execution(error) for error in result.errors or ()
+        )
     )
 
 
