@@ -51,6 +51,7 @@ from tests.support.postgres import (
     IN_CI,
     SCRATCH_DB,
     TEST_DB,
+    UNICODE_DB,
     Postgres,
     PostgresCluster,
     _asyncpg_dsn,
@@ -169,6 +170,15 @@ async def scratch_database_url(backend: str, request: pytest.FixtureRequest, tmp
     server = require_postgres(request.getfixturevalue("postgres"))
     await _recreate_database(server.url, SCRATCH_DB)
     return server.database(SCRATCH_DB)
+
+
+@pytest.fixture
+async def unicode_settings(postgres_server: Postgres) -> Settings:
+    """Settings of a PostgreSQL database at head whose lower() folds all of Unicode."""
+    await _recreate_database(postgres_server.url, UNICODE_DB)
+    settings = load_settings(database_url=postgres_server.database(UNICODE_DB))
+    await migrate.upgrade(settings)
+    return settings
 
 
 @pytest.fixture

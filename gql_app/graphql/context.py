@@ -1,4 +1,4 @@
-"""The per-request context: session, DataLoaders, viewer and request id (DESIGN.md contract 1)."""
+"""The per-request context (DESIGN.md contract 1): session, loaders, viewer, request id, address."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Request
+from starlette.types import Scope
 from strawberry.fastapi import BaseContext
 
 from gql_app import queries
@@ -16,6 +17,7 @@ from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.execution.response_size import ResponseBudget
+from gql_app.http.client_address import client_address
 from gql_app.http.request_id import request_id_of
 from gql_app.loading.loaders import Loaders
 
@@ -34,12 +36,14 @@ class Context(BaseContext):
         settings: Settings,
         request_id: str,
         authorization: str | None,
+        client_address: str,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__()
         self.db = db
         self.settings = settings
         self.request_id = request_id
+        self.client_address = client_address  # what the login throttle counts per address
         self.loop = loop  # the running loop (`Resources.loop`)
         self.loaders = Loaders(db, settings.loader_batch_size, loop)
         self.response_budget = ResponseBudget(settings.max_response_bytes)
@@ -76,10 +80,11 @@ class Context(BaseContext):
 
 @asynccontextmanager
 async def operation_context(
-    resources: Resources, *, request_id: str, authorization: str | None
+    resources: Resources, *, request_id: str, authorization: str | None, scope: Scope
 ) -> AsyncIterator[Context]:
     """The context of one operation: its own session (closed when the block ends, however it
-    ends) and loaders, its viewer and request id. Every transport builds its context here."""
+    ends) and loaders, its viewer, request id and client address (from the ASGI `scope`).
+    Every transport builds its context here."""
     db = RequestSession(resources.sessionmaker)
     try:
         yield Context(
@@ -87,6 +92,7 @@ async def operation_context(
             settings=resources.settings,
             request_id=request_id,
             authorization=authorization,
+            client_address=client_address(scope, resources.settings.trusted_proxies),
             loop=resources.loop,
         )
     finally:
@@ -100,5 +106,6 @@ async def get_context(request: Request) -> AsyncIterator[Context]:
         resources_of(request),
         request_id=request_id_of(request.scope),
         authorization=request.headers.get("authorization"),
+        scope=request.scope,
     ) as context:
         yield context

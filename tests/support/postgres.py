@@ -29,6 +29,9 @@ TEST_DB = "gql_app_test"
 SCRATCH_DB = "gql_app_scratch"
 
 
+UNICODE_DB = "gql_app_unicode"
+
+
 _TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
 
 
@@ -158,6 +161,11 @@ _RECREATE = {
     SCRATCH_DB: (
         "DROP DATABASE IF EXISTS gql_app_scratch WITH (FORCE)",
         "CREATE DATABASE gql_app_scratch",
+    ),
+    # The cluster's locale C lowercases ASCII only; C.utf8 lowercases all of Unicode.
+    UNICODE_DB: (
+        "DROP DATABASE IF EXISTS gql_app_unicode WITH (FORCE)",
+        "CREATE DATABASE gql_app_unicode TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.utf8'",
     ),
 }
 

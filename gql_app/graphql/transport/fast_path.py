@@ -173,6 +173,7 @@ class FastQueryPath:
                 resources_of(scope),
                 request_id=request_id_of(scope),
                 authorization=header(scope, b"authorization"),
+                scope=scope,
             ) as context:
                 result = await execute_compiled(
                     self.caches.plans,
