@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gql_app import migrate, queries
+from gql_app import migrate, queries, security
 from gql_app.admission import ConcurrencyLimitMiddleware
 from gql_app.body_limit import BodySizeLimitMiddleware
 from gql_app.config import Settings, load_settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        security.configure_hashing(settings.password_hash_concurrency)
         engine = create_engine(settings)
         app.state.resources = Resources(
             settings, engine, create_sessionmaker(engine), asyncio.get_running_loop()

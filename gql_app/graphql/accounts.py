@@ -29,6 +29,7 @@ from gql_app.graphql.permissions import signed_in
 from gql_app.graphql.types import Info, User
 from gql_app.models import User as UserModel
 from gql_app.queries import EmailTakenError, UsernameTakenError
+from gql_app.security import PasswordHashBusy
 from gql_app.throttle import RateLimitedError
 
 ACCOUNT_ERRORS = (
@@ -37,6 +38,7 @@ ACCOUNT_ERRORS = (
     EmailTakenError,
     accounts.InvalidCredentialsError,
     RateLimitedError,
+    PasswordHashBusy,
 )
 
 
@@ -52,6 +54,12 @@ def _as_error(exc: Exception) -> Error:
         seconds = exc.retry_after_seconds
         return RateLimited(
             message=f"Too many failed attempts: try again in {seconds} seconds.",
+            retry_after_seconds=seconds,
+        )
+    if isinstance(exc, PasswordHashBusy):
+        seconds = exc.retry_after_seconds
+        return RateLimited(
+            message=f"The server is busy checking passwords: try again in {seconds} second.",
             retry_after_seconds=seconds,
         )
     return InvalidCredentials(message="The login or the password is wrong.")
@@ -153,7 +161,7 @@ class DeleteAccountSuccess:
 
 
 RegisterPayload = Annotated[
-    AuthSuccess | ValidationError | UsernameTaken | EmailTaken,
+    AuthSuccess | ValidationError | UsernameTaken | EmailTaken | RateLimited,
     strawberry.union("RegisterPayload", description="The new user and token, or why not."),
 ]
 LoginPayload = Annotated[
