@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql_app import migrate, queries
+from gql_app import migrate, queries, security
 from gql_app.app import Resources, create_app
 from gql_app.config import Settings, load_settings
 from gql_app.db import RequestSession, create_engine, create_sessionmaker
@@ -571,6 +571,20 @@ def verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(password_context, "verify", spy)
     return seen
+
+
+@pytest.fixture
+def hash_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The password hashes and checks asked of the hashing queue, by the name of their work."""
+    asked: list[str] = []
+    run = security.HashQueue.run
+
+    async def spy(queue: security.HashQueue, work: Callable[..., T], *args: object) -> T:
+        asked.append(work.__name__)
+        return await run(queue, work, *args)
+
+    monkeypatch.setattr(security.HashQueue, "run", spy)
+    return asked
 
 
 async def create_legacy_user(db: RequestSession, username: str, password: str) -> None:

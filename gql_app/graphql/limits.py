@@ -15,7 +15,8 @@ So the cost bounds the number of fields a response can hold. The depth is the lo
 chain of nested fields (`{ a { b } }` is 2), aliases are counted as written out (fragments
 expanded), and tokens are the document's lexical tokens (comments and commas excluded).
 graphql-core's check that same-named fields can be merged, quadratic in their number, runs
-on a budget of work of its own (`QUERY_VALIDATION_BUDGET`).
+on a budget of work of its own (`QUERY_VALIDATION_BUDGET`). An operation may check at most
+one password (gql_app/graphql/password_fields.py).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from strawberry.schema.config import BatchingConfig
 
 from gql_app.config import Settings
 from gql_app.graphql.pagination import DEFAULT_PAGE_SIZE
+from gql_app.graphql.password_fields import password_fields_error
 from gql_app.lru import LRU
 
 PAGE_ARGUMENTS = ("first", "last")
@@ -456,6 +458,9 @@ class QueryLimitsExtension(SchemaExtension):
         )
         for error in violations(self.measure, self.limits):
             context.report_error(error)
+        password_error = password_fields_error(context, operation)
+        if password_error is not None:
+            context.report_error(password_error)
 
 
 class HideSuggestions(SchemaExtension):
