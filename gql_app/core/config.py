@@ -14,6 +14,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gql_app.db"
+# Two argon2id hashes at once keep both cores of a small server busy, no more.
+DEFAULT_PASSWORD_HASH_CONCURRENCY = 2
 
 
 class SettingsError(ValueError):
@@ -138,6 +140,9 @@ class Settings(BaseSettings):
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1)
     login_failure_window_seconds: int = Field(900, ge=1)
+    password_hash_concurrency: int = Field(
+        DEFAULT_PASSWORD_HASH_CONCURRENCY, ge=1, le=64, description="per worker; as many wait"
+    )
 
     @field_validator("database_url", "migration_database_url")
     @classmethod
