@@ -23,6 +23,7 @@ from gql_app.db import (
     migrate,
     public_database_error,
 )
+from gql_app.domain import security
 from gql_app.graphql.transport.fast_path import FastQueryPath
 from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        security.configure_hashing(settings.password_hash_concurrency)
         engine = create_engine(settings)
         loop = asyncio.get_running_loop()
         attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))

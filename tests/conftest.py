@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -30,6 +30,7 @@ from gql_app.core.config import Settings, load_settings
 from gql_app.core.resources import resources_of
 from gql_app.db import RequestSession, create_engine, migrate
 from gql_app.db.models import utcnow
+from gql_app.domain import security
 from gql_app.domain.security import new_token, password_context
 from gql_app.graphql.execution.plan import ObjectPlan
 from gql_app.graphql.execution.run import Run
@@ -64,6 +65,7 @@ from tests.support.postgres import (
 )
 from tests.support.sessions import request_session
 
+T = TypeVar("T")
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -332,6 +334,20 @@ def verified_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(password_context, "verify", spy)
     return seen
+
+
+@pytest.fixture
+def hash_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The password hashes and checks asked of the hashing queue, by the name of their work."""
+    asked: list[str] = []
+    run = security.HashQueue.run
+
+    async def spy(queue: security.HashQueue, work: Callable[..., T], *args: object) -> T:
+        asked.append(work.__name__)
+        return await run(queue, work, *args)
+
+    monkeypatch.setattr(security.HashQueue, "run", spy)
+    return asked
 
 
 @pytest.fixture

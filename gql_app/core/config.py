@@ -15,6 +15,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gql_app.db"
+# Two argon2id hashes at once keep both cores of a small server busy, no more.
+DEFAULT_PASSWORD_HASH_CONCURRENCY = 2
 
 
 class SettingsError(ValueError):
@@ -144,6 +146,9 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(50, ge=1, description="across accounts")
     login_failure_window_seconds: int = Field(900, ge=1)
     trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    password_hash_concurrency: int = Field(
+        DEFAULT_PASSWORD_HASH_CONCURRENCY, ge=1, le=64, description="per worker; as many wait"
+    )
 
     @field_validator("database_url", "migration_database_url")
     @classmethod

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
@@ -108,6 +108,21 @@ Index("uq_users_username_lower", login_name(User.username), unique=True)
 Index("uq_users_email_lower", login_name(User.email), unique=True)
 
 
+def trigram_index(name: str, column: InstrumentedAttribute[str]) -> Index:
+    """A GIN trigram index on `lower(column)`, serving `lower(column) LIKE lower(:p)` (the
+    contains filters of gql_app/queries/pages.py) on PostgreSQL (migration 0005; none on SQLite)."""
+    lowered = func.lower(column).label(name)
+    return Index(
+        name,
+        lowered,
+        postgresql_using="gin",
+        postgresql_ops={lowered.name: "gin_trgm_ops"},
+    )
+
+
+trigram_index("ix_users_username_lower_trgm", User.username)
+
+
 class Post(Base):
     __tablename__ = "posts"
     __table_args__ = (
@@ -123,6 +138,10 @@ class Post(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
     )
+
+
+trigram_index("ix_posts_title_lower_trgm", Post.title)
+trigram_index("ix_posts_body_lower_trgm", Post.body)
 
 
 class Comment(Base):

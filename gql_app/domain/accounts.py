@@ -26,7 +26,7 @@ from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain import input as account_input
 from gql_app.domain import throttle
-from gql_app.domain.security import hash_password, new_token, verify_password
+from gql_app.domain.security import PasswordHashBusy, hash_password, new_token, verify_password
 from gql_app.queries import EmailTakenError, UsernameTakenError
 
 
@@ -101,7 +101,7 @@ async def login(
         limited = await throttle.reserve(session, settings, attempt, now)
     if limited is not None:
         raise limited
-    ok, new_hash = await verify_password(password, user.password_hash if user else None)
+    ok, new_hash = await _checked(db, attempt, password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentialsError
     async with db.transaction(write=True) as session:
@@ -109,6 +109,18 @@ async def login(
         if new_hash is not None:
             await queries.set_password_hash(session, user.id, new_hash)
         return await _issue_token(session, settings, user, now)
+
+
+async def _checked(
+    db: RequestSession, attempt: throttle.Attempt, password: str, password_hash: str | None
+) -> tuple[bool, str | None]:
+    """`verify_password` for a reserved attempt, withdrawn if the hashing queue refused it."""
+    try:
+        return await verify_password(password, password_hash)
+    except PasswordHashBusy:
+        async with db.transaction(write=True) as session:
+            await throttle.withdrawn(session, attempt)
+        raise
 
 
 async def _confirm_password(
@@ -130,7 +142,7 @@ async def _confirm_password(
         limited = await throttle.reserve(session, settings, attempt, utcnow())
     if limited is not None:
         raise limited
-    ok, _ = await verify_password(password, user.password_hash)
+    ok, _ = await _checked(db, attempt, password, user.password_hash)
     if not ok:
         raise InvalidCredentialsError
     return attempt

@@ -115,6 +115,11 @@ async def reserve(
     return limited
 
 
+async def withdrawn(session: AsyncSession, attempt: Attempt) -> None:
+    """The password was never checked (the hashing queue was full): the attempt counts nowhere."""
+    await queries.uncount_login_failures(session, [attempt.pair, attempt.account, attempt.address])
+
+
 async def succeeded(session: AsyncSession, attempt: Attempt) -> None:
     """The password was right: take the attempt back and clear the pair's failures."""
     await queries.clear_login_failures(session, [attempt.pair])

@@ -14,6 +14,7 @@ from strawberry.extensions import FieldExtension
 
 from gql_app.domain import accounts
 from gql_app.domain.input import InvalidInput
+from gql_app.domain.security import PasswordHashBusy
 from gql_app.domain.throttle import RateLimitedError
 from gql_app.graphql.errors import (
     EmailTaken,
@@ -37,6 +38,7 @@ ACCOUNT_ERRORS = (
     EmailTakenError,
     accounts.InvalidCredentialsError,
     RateLimitedError,
+    PasswordHashBusy,
 )
 
 
@@ -52,6 +54,12 @@ def _as_error(exc: Exception) -> Error:
         seconds = exc.retry_after_seconds
         return RateLimited(
             message=f"Too many failed attempts: try again in {seconds} seconds.",
+            retry_after_seconds=seconds,
+        )
+    if isinstance(exc, PasswordHashBusy):
+        seconds = exc.retry_after_seconds
+        return RateLimited(
+            message=f"The server is busy checking passwords: try again in {seconds} second.",
             retry_after_seconds=seconds,
         )
     return InvalidCredentials(message="The login or the password is wrong.")
@@ -145,7 +153,7 @@ class DeleteAccountSuccess:
 
 
 RegisterPayload = Annotated[
-    AuthSuccess | ValidationError | UsernameTaken | EmailTaken,
+    AuthSuccess | ValidationError | UsernameTaken | EmailTaken | RateLimited,
     strawberry.union("RegisterPayload", description="The new user and token, or why not."),
 ]
 LoginPayload = Annotated[

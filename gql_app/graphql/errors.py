@@ -69,8 +69,9 @@ class InvalidCredentials(Error):
 
 
 @strawberry.type(
-    description="Too many failed password attempts for the account: nothing is checked until "
-    "`retryAfterSeconds` have passed."
+    description="Too many failed password attempts for the account, or too many passwords "
+    "being checked by the server at once: nothing is checked until `retryAfterSeconds` have "
+    "passed."
 )
 class RateLimited(Error):
     retry_after_seconds: int = strawberry.field(

@@ -1,4 +1,10 @@
-"""Relay global ids: the urlsafe base64 of `TypeName:pk`, opaque to clients."""
+"""Relay global ids: the urlsafe base64 of `TypeName:pk`, opaque to clients.
+
+Only the form `encode_global_id` produces decodes: base64 decoders accept many spellings of
+one value (no padding, `+` and `/`, bytes they skip, other trailing bits), and so would a
+number with a leading zero; an id must name its row in one spelling only, or caches, logs
+and limits keyed by ids would tell apart what is one row.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +26,15 @@ def decode_global_id(global_id: str) -> tuple[str, int]:
     try:
         if len(global_id) > MAX_ID_LENGTH:
             raise ValueError("too long")
-        padded = global_id + "=" * (-len(global_id) % 4)
-        type_name, _, pk = base64.urlsafe_b64decode(padded.encode("ascii")).decode().partition(":")
+        decoded = base64.urlsafe_b64decode(global_id.encode("ascii")).decode()
+        type_name, _, pk = decoded.partition(":")
         if not (type_name.isalpha() and type_name.isascii() and pk.isdigit() and pk.isascii()):
             raise ValueError("not TypeName:pk")
         number = int(pk)
-        if not 0 < number <= MAX_PK or str(number) != pk:
-            raise ValueError("pk out of range or not canonical")
+        if not 0 < number <= MAX_PK:
+            raise ValueError("pk out of range")
+        if encode_global_id(type_name, number) != global_id:
+            raise ValueError("not the canonical encoding")
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise BadUserInput(f"invalid id {global_id[:40]!r}: use an id the API returned") from exc
     return type_name, number

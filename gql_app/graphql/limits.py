@@ -4,7 +4,8 @@
 gql_app/graphql/cost.py), and reports its cost in the response (`extensions.cost`). Tokens
 are the document's lexical tokens (comments and commas excluded). graphql-core's check that
 same-named fields can be merged, quadratic in their number, runs on a budget of work of its
-own (`QUERY_VALIDATION_BUDGET`).
+own (`QUERY_VALIDATION_BUDGET`). An operation may check at most one password
+(gql_app/graphql/password_fields.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from strawberry.schema.config import BatchingConfig
 from gql_app.core.config import Settings
 from gql_app.core.paging import DEFAULT_PAGE_SIZE
 from gql_app.graphql.cost import Measure, measure_operation
+from gql_app.graphql.password_fields import password_fields_error
 
 # What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean
 # 'a'?", " Did you mean the enum value 'A' or 'B'?", " Did you mean 'a', 'b', or 'c'?".
@@ -202,6 +204,9 @@ class QueryLimitsExtension(SchemaExtension):
         )
         for error in violations(self.measure, self.limits):
             context.report_error(error)
+        password_error = password_fields_error(context, operation)
+        if password_error is not None:
+            context.report_error(password_error)
 
 
 class HideSuggestions(SchemaExtension):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,8 +16,9 @@ from sqlalchemy import func, select, update
 
 from gql_app.db import RequestSession
 from gql_app.db.models import AuthToken, User, utcnow
+from gql_app.domain import security
 from gql_app.domain.security import password_context
-from tests.support.app import bearer_headers, graphql_data
+from tests.support.app import AppWith, bearer_headers, graphql_data
 
 PASSWORD = "a long enough password"
 RESULT = """
@@ -200,10 +203,16 @@ def _outcomes(responses: list[httpx.Response]) -> list[str]:
     return sorted(body["data"]["register"]["__typename"] for body in bodies)
 
 
+# Room in the hashing queue for all 50 at once: these tests are about the unique constraints.
+ALL_FIFTY_HASH = {"password_hash_concurrency": 25}
+
+
 async def test_fifty_concurrent_registrations_of_one_username_make_one_user(
-    client: httpx.AsyncClient, db: RequestSession
+    app_with: AppWith, db: RequestSession
 ) -> None:
-    responses = await _register_all(client, [("same", f"u{i}@example.com") for i in range(50)])
+    accounts = [("same", f"u{i}@example.com") for i in range(50)]
+    async with app_with(**ALL_FIFTY_HASH) as client:
+        responses = await _register_all(client, accounts)
     assert _outcomes(responses) == ["AuthSuccess"] + ["UsernameTaken"] * 49
     assert await _user_count(db) == 1
 
@@ -214,21 +223,23 @@ def _capitalizations(word: str = "concurrent") -> list[str]:
 
 
 async def test_fifty_concurrent_registrations_of_one_username_in_any_case_make_one_user(
-    client: httpx.AsyncClient, db: RequestSession
+    app_with: AppWith, db: RequestSession
 ) -> None:
     names = _capitalizations()
-    responses = await _register_all(
-        client, [(name, f"u{i}@example.com") for i, name in enumerate(names)]
-    )
+    async with app_with(**ALL_FIFTY_HASH) as client:
+        responses = await _register_all(
+            client, [(name, f"u{i}@example.com") for i, name in enumerate(names)]
+        )
     assert _outcomes(responses) == ["AuthSuccess"] + ["UsernameTaken"] * 49
     assert await _user_count(db) == 1
 
 
 async def test_fifty_concurrent_registrations_of_one_email_in_any_case_make_one_user(
-    client: httpx.AsyncClient, db: RequestSession
+    app_with: AppWith, db: RequestSession
 ) -> None:
     emails = [local + "@example.com" for local in _capitalizations()]
-    responses = await _register_all(client, [(f"user{i}", email) for i, email in enumerate(emails)])
+    async with app_with(**ALL_FIFTY_HASH) as client:
+        responses = await _register_all(client, [(f"user{i}", e) for i, e in enumerate(emails)])
     assert len(set(emails)) == 50
     assert _outcomes(responses) == ["AuthSuccess"] + ["EmailTaken"] * 49
     assert await _user_count(db) == 1
@@ -304,10 +315,17 @@ async def test_the_sixth_login_after_five_failures_is_rate_limited_with_a_retry_
 
 
 async def test_logins_hash_off_the_event_loop_so_a_cheap_query_is_answered_meanwhile(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    app_with: AppWith, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Four logins block inside the password check until a cheap query has been answered:
     were hashing on the event loop, the query could not be served and the gate would time out."""
+    async with app_with(password_hash_concurrency=4) as client:
+        await _four_logins_hash_while_a_query_is_answered(client, monkeypatch)
+
+
+async def _four_logins_hash_while_a_query_is_answered(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await signed_up(client)
     loop = asyncio.get_running_loop()
     all_hashing = asyncio.Event()
@@ -332,6 +350,75 @@ async def test_logins_hash_off_the_event_loop_so_a_cheap_query_is_answered_meanw
     assert cheap == {"__typename": "Query"}
     assert pending == 4
     assert [result["__typename"] for result in results] == ["AuthSuccess"] * 4
+
+
+@asynccontextmanager
+async def full_hash_queue(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[list[str]]:
+    """With PASSWORD_HASH_CONCURRENCY=1: one login hashing (held inside the check) and one
+    waiting for the thread, all the queue holds; yields the hashes verified meanwhile."""
+    release = threading.Event()
+    verified: list[str] = []
+    verify = password_context.verify
+
+    def held(secret: str | bytes, stored: str, **kwargs: Any) -> bool:
+        verified.append(stored)
+        assert release.wait(timeout=30), "the test did not release the held logins"
+        return verify(secret, stored, **kwargs)
+
+    monkeypatch.setattr(password_context, "verify", held)
+    queued = [asyncio.create_task(login(client, "nobody", "not the password")) for _ in range(2)]
+    while security.hash_queue.taken < 2:
+        await asyncio.sleep(0.01)
+    try:
+        yield verified
+    finally:
+        release.set()
+        outcomes = await asyncio.gather(*queued)
+    assert [outcome["__typename"] for outcome in outcomes] == ["InvalidCredentials"] * 2
+
+
+BUSY = {
+    "__typename": "RateLimited",
+    "message": "The server is busy checking passwords: try again in 1 second.",
+    "retryAfterSeconds": 1,
+}
+
+
+async def test_a_login_past_the_hashing_queue_is_rate_limited_at_once_without_hashing(
+    app_with: AppWith, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with app_with(password_hash_concurrency=1) as client:
+        await signed_up(client)
+        async with full_hash_queue(client, monkeypatch) as verified:
+            refused = await login(client)
+            hashed_meanwhile = len(verified)
+    assert refused == BUSY
+    assert hashed_meanwhile == 1  # the login that holds the thread; none for the refused one
+
+
+async def test_a_registration_past_the_hashing_queue_is_rate_limited_and_creates_nothing(
+    app_with: AppWith, db: RequestSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with (
+        app_with(password_hash_concurrency=1) as client,
+        full_hash_queue(client, monkeypatch),
+    ):
+        refused = await register(client, "bob")
+    assert refused == {"__typename": "RateLimited", "message": BUSY["message"]}
+    assert await _user_count(db) == 0
+
+
+async def test_a_login_refused_for_a_full_hashing_queue_is_no_failed_attempt(
+    app_with: AppWith, db: RequestSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with app_with(password_hash_concurrency=1) as client:
+        await signed_up(client)
+        async with full_hash_queue(client, monkeypatch):
+            for _ in range(5):
+                assert await login(client, "alice", "wrong password") == BUSY
+        assert (await login(client))["__typename"] == "AuthSuccess"
 
 
 # tokens

@@ -155,3 +155,15 @@ async def test_nodes_takes_at_most_100_ids(client: httpx.AsyncClient) -> None:
     body = await graphql(client, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids})
     assert _error_codes(body) == ["BAD_USER_INPUT"]
     assert "at most 100 ids" in body["errors"][0]["message"]
+
+
+async def test_an_unpadded_spelling_of_a_post_id_is_bad_user_input(
+    client: httpx.AsyncClient, make_user: MakeUser, make_post: MakePost
+) -> None:
+    alice = await make_user("alice")
+    post_ids = [await make_post(alice) for _ in range(10)]
+    post_id = post_ids[-1]  # "Post:10": its encoding is padded
+    assert post_id.endswith("=")
+    body = await graphql(client, NODE, {"id": post_id.rstrip("=")})
+    assert _error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["data"] == {"node": None}
