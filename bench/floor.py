@@ -49,13 +49,15 @@ POSTS_NEWEST = (
     " ORDER BY created_at DESC, id DESC LIMIT $1"
 )
 POSTS_OF_USERS = (
-    "SELECT id, author_id, title, body, created_at, updated_at FROM (SELECT id, author_id, title, body, created_at, updated_at,"
+    "SELECT id, author_id, title, body, created_at, updated_at FROM"
+    " (SELECT id, author_id, title, body, created_at, updated_at,"
     " row_number() OVER (PARTITION BY author_id ORDER BY created_at DESC, id DESC) AS rn"
     " FROM posts WHERE author_id = ANY($1::bigint[])) AS ranked"
     " WHERE rn <= $2 ORDER BY author_id, rn"
 )
 COMMENTS_OF_POSTS = (
-    "SELECT id, post_id, author_id, body, created_at FROM (SELECT id, post_id, author_id, body, created_at,"
+    "SELECT id, post_id, author_id, body, created_at FROM"
+    " (SELECT id, post_id, author_id, body, created_at,"
     " row_number() OVER (PARTITION BY post_id ORDER BY created_at, id) AS rn"
     " FROM comments WHERE post_id = ANY($1::bigint[])) AS ranked"
     " WHERE rn <= $2 ORDER BY post_id, rn"

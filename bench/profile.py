@@ -107,8 +107,21 @@ def profile(args: argparse.Namespace, url: str) -> list[tuple[str, float]]:
             )
             load.start()
             subprocess.run(
-                [py_spy, "record", "--pid", str(server.pid), "--native", "--rate", "250"]
-                + ["--duration", str(args.seconds), "--format", "raw", "-o", str(raw)],
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(server.pid),
+                    "--native",
+                    "--rate",
+                    "250",
+                    "--duration",
+                    str(args.seconds),
+                    "--format",
+                    "raw",
+                    "-o",
+                    str(raw),
+                ],
                 check=True,
                 capture_output=True,
             )

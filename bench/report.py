@@ -126,7 +126,8 @@ def _targets(results: dict[tuple[str, str], Measurement], operations: list[str])
         if nested and nested.peak_rss:
             peak = max(nested.peak_rss) / MB
             lines.append(
-                f"| nested, {server}: peak RSS per worker (max of runs) | {peak:.0f} MB | ≤ {RSS_TARGET_MB:g} MB "
+                f"| nested, {server}: peak RSS per worker (max of runs) | {peak:.0f} MB "
+                f"| ≤ {RSS_TARGET_MB:g} MB "
                 f"| {_mark(peak <= RSS_TARGET_MB)} |"
             )
             after = " → ".join(f"{rss / MB:.0f}" for rss in nested.rss_after_runs)

@@ -224,7 +224,8 @@ def render(result: dict[str, Any]) -> str:
         f"errors by code      {json.dumps(outcomes, sort_keys=True) if outcomes else 'none'}",
         f"5xx responses       {fivexx}",
         f"latency             {latency}, max {load['max_ms']:.1f} ms",
-        f"server RSS          start {rss['start'] / mib:.0f} MiB; lowest of each tenth: {tenths} MiB",
+        f"server RSS          start {rss['start'] / mib:.0f} MiB;"
+        f" lowest of each tenth: {tenths} MiB",
         f"                    highest of each tenth: {peaks} MiB",
         f"RSS growth (lowest) {(end - warm) / warm:+.1%} since the first tenth,"
         + f" {(end - half) / half:+.1%} over the second half",

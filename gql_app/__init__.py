@@ -1,1 +1,1 @@
-"""gql_app: a GraphQL API over async SQLAlchemy; the packages name its layers (README, "Where things are")."""
+"""gql_app: a GraphQL API over async SQLAlchemy; its packages are its layers (README)."""

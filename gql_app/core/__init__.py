@@ -1,1 +1,1 @@
-"""The core layer: settings, public errors, LRU, concurrency slots, paging types, the app's resources."""
+"""The core layer: settings, public errors, LRU, concurrency slots, paging, the resources."""

@@ -1,4 +1,4 @@
-"""The database's errors: constraint violations, stale statements, and what a client or operator is told."""
+"""Database errors: constraint violations, stale statements, what clients and operators are told."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def text(value: str, *, field: str, max_length: int) -> str:
 
 
 def username(value: str, *, field: str = "username") -> str:
-    """The username, surrounding spaces removed: 3–50 ASCII letters, digits or underscores."""
+    """The username, surrounding spaces removed: 3 to 50 ASCII letters, digits or underscores."""
     value = value.strip()
     if not USERNAME_MIN <= len(value) <= USERNAME_MAX:
         raise InvalidInput(
@@ -86,7 +86,7 @@ def email(value: str, *, field: str = "email") -> str:
 
 
 def new_password(value: str, *, field: str = "password") -> str:
-    """A password to set: 8–128 characters, kept whole (never truncated)."""
+    """A password to set: 8 to 128 characters, kept whole (never truncated)."""
     _plain_text(value, field)
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
         raise InvalidInput(

@@ -1,1 +1,1 @@
-"""The GraphQL layer: schema, types, resolvers, context, limits and cost; transport/ and execution/."""
+"""The GraphQL layer: schema, types, resolvers, context, limits, cost; transport/, execution/."""

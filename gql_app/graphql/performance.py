@@ -5,7 +5,8 @@ All the caches are bounded LRUs of `QUERY_CACHE_SIZE` entries, so clients sendin
 query texts cannot grow memory. Validation rules that depend on the request (the query
 limits measure cost with the request's variables) are not cached: they run every time.
 Documents that passed the cached rules are remembered in `QueryCaches.valid`: the fast path
-(gql_app/graphql/transport/fast_path.py) serves later requests for them without Strawberry's pipeline.
+(gql_app/graphql/transport/fast_path.py) serves later requests for them without Strawberry's
+pipeline.
 """
 
 from __future__ import annotations

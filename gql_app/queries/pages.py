@@ -256,4 +256,4 @@ async def related_counts(
     result = await session.execute(
         _related_count_statement(relation), {"parent_ids": list(parent_ids)}
     )
-    return {parent_id: count for parent_id, count in result}
+    return dict(result.all())

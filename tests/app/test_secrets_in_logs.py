@@ -87,7 +87,8 @@ async def flows(database_url: str, db: RequestSession, caplog: pytest.LogCapture
     flows = Flows()
     async with running_app(settings) as (_, client):
         await _run_flows(client, db, flows)
-    assert len(flows.tokens) == 4 and len(set(flows.password_hashes)) == 3
+    assert len(flows.tokens) == 4
+    assert len(set(flows.password_hashes)) == 3
     return flows
 
 
@@ -100,7 +101,8 @@ def _log_text(caplog: pytest.LogCaptureFixture) -> str:
 
 def test_the_sql_of_the_flows_was_logged(flows: Flows, caplog: pytest.LogCaptureFixture) -> None:
     text = _log_text(caplog)
-    assert "INSERT INTO users" in text and "UPDATE users SET password_hash" in text
+    assert "INSERT INTO users" in text
+    assert "UPDATE users SET password_hash" in text
     assert "[SQL parameters hidden due to hide_parameters=True]" in text
 
 

@@ -68,14 +68,18 @@ async def test_postgres_pool_follows_the_settings(database_url: str) -> None:
 
 async def test_a_unit_of_work_that_raises_rolls_back(engine: AsyncEngine) -> None:
     session = request_session(engine)
+
+    async def write_then_raise() -> None:
+        async with session.transaction(write=True) as db:
+            await db.execute(
+                text("INSERT INTO users (username, email, password_hash) VALUES (:u, :e, :p)"),
+                {"u": "ghost", "e": "g@x.io", "p": "h"},
+            )
+            raise RuntimeError("after the first write")
+
     try:
-        with pytest.raises(RuntimeError):
-            async with session.transaction(write=True) as db:
-                await db.execute(
-                    text("INSERT INTO users (username, email, password_hash) VALUES (:u, :e, :p)"),
-                    {"u": "ghost", "e": "g@x.io", "p": "h"},
-                )
-                raise RuntimeError("after the first write")
+        with pytest.raises(RuntimeError, match="after the first write"):
+            await write_then_raise()
         async with session.transaction() as db:
             count = (await db.execute(text("SELECT count(*) FROM users"))).scalar_one()
     finally:

@@ -48,7 +48,9 @@ async def test_a_long_password_is_hashed_whole_not_truncated() -> None:
 
 async def test_a_bcrypt_hash_verifies_and_comes_with_an_argon2id_replacement() -> None:
     ok, new_hash = await verify_password(PASSWORD, bcrypt.hash(PASSWORD))
-    assert ok and new_hash is not None and new_hash.startswith("$argon2id$")
+    assert ok
+    assert new_hash is not None
+    assert new_hash.startswith("$argon2id$")
     assert await verify_password(PASSWORD, new_hash) == (True, None)
 
 
@@ -59,7 +61,8 @@ async def test_a_wrong_password_against_bcrypt_gives_no_replacement() -> None:
 async def test_a_bcrypt_hash_of_a_password_over_72_bytes_verifies_and_rehashes_it_whole() -> None:
     password = "é" * 50  # 100 bytes: legacy bcrypt hashed the first 72
     ok, new_hash = await verify_password(password, bcrypt.hash(password.encode()[:72]))
-    assert ok and new_hash is not None
+    assert ok
+    assert new_hash is not None
     assert await verify_password(password, new_hash) == (True, None)
     assert await verify_password("é" * 36, new_hash) == (False, None)
 
@@ -96,7 +99,8 @@ async def test_hashing_and_verifying_run_off_the_event_loop_thread(
 def test_tokens_carry_at_least_256_random_bits_and_are_stored_hashed() -> None:
     token, token_hash = new_token()
     assert len(token) * 6 >= 256  # url-safe base64: 6 bits a character
-    assert token_hash == hash_token(token) and token not in token_hash
+    assert token_hash == hash_token(token)
+    assert token not in token_hash
     assert len(token_hash) == 64
     assert len({new_token()[0] for _ in range(100)}) == 100
 

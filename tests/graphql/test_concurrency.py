@@ -11,8 +11,10 @@ from tests.support.app import MakeUser, graphql
 SIBLINGS = """query($me: ID!) {
   me { username postCount posts(first: 3) { edges { node { title commentCount } } } }
   users(first: 5) { totalCount edges { node { username
-    posts(first: 2) { edges { node { comments(first: 2) { edges { node { author { username } } } } } } } } } }
-  posts(first: 5, orderBy: OLDEST) { totalCount edges { node { author { username } commentCount } } }
+    posts(first: 2) { edges { node {
+      comments(first: 2) { edges { node { author { username } } } } } } } } } }
+  posts(first: 5, orderBy: OLDEST) {
+    totalCount edges { node { author { username } commentCount } } }
   node(id: $me) { id ... on User { comments(last: 2) { totalCount } } }
   user(id: $me) { email postCount }
   userByUsername(username: "user00002") { username }

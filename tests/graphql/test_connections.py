@@ -93,7 +93,8 @@ async def test_after_the_last_node_the_page_is_empty(client: httpx.AsyncClient) 
     whole = await _posts(client, first=5)
     after = await _posts(client, first=5, after=whole["pageInfo"]["endCursor"])
     assert after["edges"] == []
-    assert after["pageInfo"]["startCursor"] is None and after["pageInfo"]["endCursor"] is None
+    assert after["pageInfo"]["startCursor"] is None
+    assert after["pageInfo"]["endCursor"] is None
     assert _flags(after) == (True, False)
 
 

@@ -232,7 +232,9 @@ async def test_a_payload_in_every_string_argument_gets_typed_answers_and_tables_
     after = await _row_counts(db)
     assert wrong == {}
     assert set(after) == set(before)
-    assert after["users"] >= 1 and after["posts"] >= 1 and after["comments"] >= 1
+    assert after["users"] >= 1
+    assert after["posts"] >= 1
+    assert after["comments"] >= 1
 
 
 LOGIN = """mutation($v: LoginInput!) { login(input: $v) { __typename } }"""

@@ -173,7 +173,8 @@ async def test_a_batch_runs_in_its_own_task_a_cancelled_caller_stops_no_other() 
     await turns(1)
     source.release.set()
     assert await second == [10, 20]
-    assert first.cancelled() and not source.cancelled
+    assert first.cancelled()
+    assert not source.cancelled
 
 
 async def test_a_batch_whose_callers_were_all_cancelled_does_not_load() -> None:

@@ -13,7 +13,8 @@ async def test_no_loader_is_made_before_it_is_used(db: RequestSession) -> None:
     loaders = Loaders(db, batch_size=10)
     assert not any(name in vars(loaders) for name in ("user", "post", "comment", "pages"))
     assert loaders.user is loaders.user
-    assert "user" in vars(loaders) and "post" not in vars(loaders)
+    assert "user" in vars(loaders)
+    assert "post" not in vars(loaders)
 
 
 async def test_each_relation_has_one_loader_made_when_first_asked_for(db: RequestSession) -> None:

@@ -27,7 +27,9 @@ async def test_created_user_is_found_by_id_username_and_email(db: RequestSession
         by_id = await queries.user_by_id(session, user_id)
         by_name = await queries.user_by_username(session, "alice")
         by_email = await queries.user_by_email(session, "alice@example.com")
-    assert by_id is not None and by_name is not None and by_email is not None
+    assert by_id is not None
+    assert by_name is not None
+    assert by_email is not None
     assert by_id.id == by_name.id == by_email.id == user_id
     assert by_id.created_at.tzinfo is not None
 
@@ -36,7 +38,8 @@ async def test_email_lookup_ignores_case(db: RequestSession) -> None:
     user_id = await _user(db, email="Alice@Example.COM")
     async with db.transaction() as session:
         found = await queries.user_by_email(session, "alice@example.com")
-    assert found is not None and found.id == user_id
+    assert found is not None
+    assert found.id == user_id
     assert found.email == "Alice@Example.COM"
 
 

@@ -50,7 +50,8 @@ async def test_two_hundred_concurrent_comments_on_one_post_all_persist(
     )
     assert [r.status_code for r in responses] == [200] * 200
     assert all(succeeded(r) for r in responses), next(r.text for r in responses if not succeeded(r))
-    assert stored is not None and tuple(stored) == (200, 200)
+    assert stored is not None
+    assert tuple(stored) == (200, 200)
     assert_no_leaks(await settled_connections(reliability_url, limit=10), limit=10)
 
 
@@ -74,5 +75,6 @@ async def test_concurrent_updates_of_one_post_end_with_one_submitted_version_who
         reliability_url, "SELECT title, body FROM posts WHERE id = $1", blog.post_ids[0]
     )
     assert all(succeeded(r) for r in responses), next(r.text for r in responses if not succeeded(r))
-    assert stored is not None and tuple(stored) in versions
+    assert stored is not None
+    assert tuple(stored) in versions
     assert_no_leaks(await settled_connections(reliability_url, limit=10), limit=10)

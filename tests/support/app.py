@@ -1,4 +1,4 @@
-"""The app in a test: run in process, GraphQL posted to it, its statements logged, its users made."""
+"""The app in a test: run in process, GraphQL posted to it, statements logged, users made."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PostgreSQL for the tests: throwaway clusters, databases made anew, and skips that fail under CI."""
+"""PostgreSQL for the tests: throwaway clusters, databases made anew, skips that fail under CI."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Compiled execution of queries (marker, plan, compiler, run, cache): the same result as graphql-core's executor, much faster.
+"""Compiled execution of queries: graphql-core's result, much faster (marker, plan, compiler, run).
 
 graphql-core completes a result field by field: a resolve info, a resolver call through
 Strawberry's wrappers (argument conversion, extensions), an asyncio task per async

@@ -1,4 +1,4 @@
-"""The compiler of a validated query into its plan, or `FallBack` when stock execution must run it."""
+"""Compiles a validated query into its plan, or `FallBack` when stock execution must run it."""
 
 from __future__ import annotations
 

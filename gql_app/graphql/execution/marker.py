@@ -1,4 +1,4 @@
-"""The field metadata that gives a resolver its batch form (`batched`): all the schema types need of compiled execution."""
+"""Field metadata giving a resolver its batch form (`batched`): what types need of compiled runs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The plan of a compiled query: its selection sets, fields, completions, and groups of objects per depth."""
+"""A compiled query's plan: selection sets, fields, completions, groups of objects per depth."""
 
 from __future__ import annotations
 

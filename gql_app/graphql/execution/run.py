@@ -122,7 +122,9 @@ class Run:
             group.release()
         return list(following.values())
 
-    def _resolve(
+    # Inlined on purpose: the executor's hot path, where every call per field or value costs
+    # (bench/RESULTS.md); helpers for its branches would add one per field of each depth.
+    def _resolve(  # noqa: C901 - a hot path, inlined (see above)
         self,
         group: Group,
         following: dict[ObjectPlan, Group],
@@ -235,7 +237,13 @@ class Run:
     def _prepare_call(self, field_plan: FieldPlan) -> tuple[list[str], dict[str, Any]]:
         definition = field_plan.definition
         strawberry_field = field_plan.strawberry_field
-        assert definition is not None and strawberry_field is not None  # noqa: S101
+        if definition is None or strawberry_field is None:
+            # The compiler plans resolver calls only for fields with a definition and a
+            # Strawberry field; anything else is a bug of the compiler, not of the query.
+            raise RuntimeError(
+                f"compiled execution: field {field_plan.parent_type}.{field_plan.name}"
+                " has no definition or Strawberry field to call"
+            )
         resolver = strawberry_field.base_resolver
         assert resolver is not None  # noqa: S101
         details = field_plan.details[0]
@@ -414,7 +422,9 @@ class Run:
             )
         return coerced
 
-    def _complete(
+    # Inlined on purpose: called for every value of the result (bench/RESULTS.md); a helper
+    # per branch would add a call per list value and its items.
+    def _complete(  # noqa: C901 - a hot path, inlined (see above)
         self,
         completion: Completion,
         field_plan: FieldPlan,

@@ -1,4 +1,4 @@
-"""GraphQL over HTTP as the spec says (graphql.github.io/graphql-over-http), and GraphiQL self-hosted.
+"""GraphQL over HTTP per the spec (graphql.github.io/graphql-over-http), GraphiQL self-hosted.
 
 Stock Strawberry answers 200 `application/json` to nearly everything, plain text for its own
 errors, 400 to a mutation over GET and 500 to some malformed bodies. `SpecGraphQLRouter` keeps
@@ -239,8 +239,9 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
     It takes GraphQLRouter's arguments. `graphql_ide="graphiql"` (the default) serves the
     vendored GraphiQL to a browser's `GET` (`Accept: text/html`, no `query`), its assets under
     `<path>/static/`, behind a CSP of 'self' (and one hashed stylesheet); the other IDEs
-    Strawberry knows load from CDNs and are refused. With `graphql_ide=None` no page or asset route exists and a
-    browser's `GET` is an ordinary GraphQL request without a query: 400 with JSON errors.
+    Strawberry knows load from CDNs and are refused. With `graphql_ide=None` no page or asset
+    route exists and a browser's `GET` is an ordinary GraphQL request without a query: 400 with
+    JSON errors.
     """
 
     def __init__(

@@ -16,7 +16,10 @@ from tests.support.app import AppWith, MakeComment, MakePost, MakeUser
 
 STRICT = {"Accept": GRAPHQL_RESPONSE_JSON}
 LIMIT = 8 * 1024 * 1024  # the default
-COMMENTS = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Post { comments(first: 100) { edges { node { body } } } } } }"
+COMMENTS = (
+    "query($ids: [ID!]!) { nodes(ids: $ids) {"
+    " ... on Post { comments(first: 100) { edges { node { body } } } } } }"
+)
 
 
 @pytest.fixture

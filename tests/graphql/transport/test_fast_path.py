@@ -26,7 +26,10 @@ from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
 from tests.support.app import AppWith, AuthUser, MakeUser, graphql_post_scope
 
 USER = "query User($id: ID!) { user(id: $id) { id username createdAt } }"
-POSTS = "query Posts($first: Int, $after: String) { posts(first: $first, after: $after) { edges { node { id title } } } }"
+POSTS = (
+    "query Posts($first: Int, $after: String)"
+    " { posts(first: $first, after: $after) { edges { node { id title } } } }"
+)
 ME = "{ me { username email } }"
 TWO = "query A { me { username } } query B { users(first: 2) { edges { node { username } } } }"
 
@@ -210,7 +213,9 @@ async def test_a_request_on_the_fast_path_leaves_no_reference_cycles(
     for _ in range(3):
         status, answer = await _post_asgi(app, body, user.headers)
         edges = orjson.loads(answer)["data"]["posts"]["edges"]
-        assert status == 200 and len(edges) == 3 and edges[0]["node"]["comments"]["edges"]
+        assert status == 200
+        assert len(edges) == 3
+        assert edges[0]["node"]["comments"]["edges"]
     assert cyclic_garbage() == 0
 
 

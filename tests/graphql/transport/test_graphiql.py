@@ -110,8 +110,8 @@ async def test_page_has_no_inline_script_or_style(page: Page) -> None:
 async def test_every_page_asset_is_served_with_its_content_type(
     api: httpx.AsyncClient, page: Page
 ) -> None:
-    expected = {url: "text/javascript" for url in page.scripts}
-    expected |= {url: "text/css" for url in page.stylesheets}
+    expected = dict.fromkeys(page.scripts, "text/javascript")
+    expected |= dict.fromkeys(page.stylesheets, "text/css")
     assert len(expected) == 6
     for url, media_type in expected.items():
         response = await api.get(url)

@@ -446,7 +446,8 @@ def live_endpoint() -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn exited before it started"
+        assert time.monotonic() < deadline, "uvicorn did not start within 10 seconds"
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}{ENDPOINT}"
