@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gql_app import account_input, throttle
+from gql_app.client_address import client_address
 from gql_app.config import Settings, load_settings
 from gql_app.graphql.ids import decode_id_of, encode_global_id
 from gql_app.security import new_token, verify_password
@@ -34,7 +35,7 @@ from gql_app.security import new_token, verify_password
 Json = dict[str, Any]
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 ConnectionHandler = Callable[[Connection, Json, str | None], Awaitable[Json]]
-Handler = Callable[[asyncpg.Pool, Settings, Json, str | None], Awaitable[Json]]
+Handler = Callable[[asyncpg.Pool, Settings, Json, str | None, str], Awaitable[Json]]
 
 # The statements of gql_app/queries.py, written out: rows of `limit + 1` pages (the extra row
 # tells whether more follow) and ROW_NUMBER() windows for one page of many parents' rows.
@@ -70,23 +71,42 @@ INSERT_COMMENT = (
     "INSERT INTO comments (post_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)"
     " RETURNING id, post_id, author_id, body, created_at"
 )
-# The login's statements (gql_app/queries.py: _nth_newest_failure, _user_by_username,
-# _user_by_email, _delete_failures, _set_password_hash, create_token, record_login_failure).
-NTH_NEWEST_FAILURE = (
-    "SELECT failed_at FROM login_failures WHERE account_key = $1 AND failed_at > $2"
-    " ORDER BY failed_at DESC LIMIT 1 OFFSET $3"
+# The login's statements (gql_app/queries.py: _user_by_username_ignoring_case,
+# _user_by_email, _login_name, _count_failure, _sweep_failures, _delete_failures,
+# _uncount_failures, _set_password_hash, create_token).
+LOGIN_BY_USERNAME = (
+    "SELECT id, username, email, password_hash FROM users WHERE lower(username) = lower($1)"
 )
-LOGIN_BY_USERNAME = "SELECT id, username, email, password_hash FROM users WHERE username = $1"
 LOGIN_BY_EMAIL = (
     "SELECT id, username, email, password_hash FROM users WHERE lower(email) = lower($1)"
 )
-DELETE_FAILURES = "DELETE FROM login_failures WHERE account_key = ANY($1::varchar[])"
+LOGIN_NAME = "SELECT lower($1::varchar)"
+COUNT_FAILURE = (
+    "INSERT INTO login_failures (throttle_key, failures, window_started_at) VALUES ($1, 1, $2)"
+    " ON CONFLICT (throttle_key) DO UPDATE SET"
+    " failures = CASE WHEN login_failures.window_started_at <= $3 THEN 1"
+    " ELSE login_failures.failures + 1 END,"
+    " window_started_at = CASE WHEN login_failures.window_started_at <= $3 THEN $2"
+    " ELSE login_failures.window_started_at END"
+    " RETURNING failures"
+)
+SWEEP_FAILURES = (
+    "DELETE FROM login_failures WHERE throttle_key IN (SELECT throttle_key FROM login_failures"
+    " WHERE window_started_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+)
+DELETE_FAILURES = "DELETE FROM login_failures WHERE throttle_key = ANY($1::varchar[])"
+UNCOUNT_FAILURES = (
+    "UPDATE login_failures SET failures = failures - 1"
+    " WHERE throttle_key = ANY($1::varchar[]) AND failures > 0"
+)
 UPDATE_USER_HASH = "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3"
 INSERT_AUTH_ROW = (
     "INSERT INTO auth_tokens (user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)"
 )
-DELETE_OLD_FAILURES = "DELETE FROM login_failures WHERE account_key = $1 AND failed_at <= $2"
-INSERT_FAILURE = "INSERT INTO login_failures (account_key, failed_at) VALUES ($1, $2)"
+
+
+class _LimitReachedError(Exception):
+    """An attempt over a throttle limit: its counts are rolled back."""
 
 
 def _group(rows: Iterable[asyncpg.Record], key: str, limit: int) -> dict[int, list[Any]]:
@@ -197,33 +217,43 @@ def _login_failed(typename: str) -> Json:
     return {"login": {"__typename": typename}}
 
 
-async def login(pool: asyncpg.Pool, settings: Settings, variables: Json, _auth: str | None) -> Json:
+async def login(
+    pool: asyncpg.Pool, settings: Settings, variables: Json, _auth: str | None, address: str
+) -> Json:
     """gql_app's `login` (gql_app/accounts.py); invalid input is not answered (HTTP 500)."""
     given = variables["input"]
     name = account_input.login(given["login"])
     password = account_input.given_password(given["password"])
-    key = throttle.account_key(name)
     now = datetime.now(UTC)
-    window = timedelta(seconds=settings.login_failure_window_seconds)
+    since = now - timedelta(seconds=settings.login_failure_window_seconds)
     lookup = LOGIN_BY_EMAIL if "@" in name else LOGIN_BY_USERNAME
-    async with pool.acquire() as connection:
-        limited = await connection.fetchval(
-            NTH_NEWEST_FAILURE, key, now - window, settings.login_max_failures - 1
-        )
+    async with pool.acquire() as connection, connection.transaction():
         user = await connection.fetchrow(lookup, name)
-    if limited is not None:
+        if user is not None:
+            account = throttle.user_account(user["id"])
+        else:
+            account = throttle.unknown_account(await connection.fetchval(LOGIN_NAME, name))
+        attempt = throttle.Attempt.of(account, address)
+        try:
+            async with connection.transaction():
+                for key, limit in attempt.limits(settings):
+                    if await connection.fetchval(COUNT_FAILURE, key, now, since) > limit:
+                        raise _LimitReachedError
+        except _LimitReachedError:
+            limited = True
+        else:
+            limited = False
+        await connection.execute(SWEEP_FAILURES, since, throttle.SWEEP_BATCH)
+    if limited:
         return _login_failed("RateLimited")
     ok, new_hash = await verify_password(password, user["password_hash"] if user else None)
     if user is None or not ok:
-        async with pool.acquire() as connection, connection.transaction():
-            await connection.execute(DELETE_OLD_FAILURES, key, now - window)
-            await connection.execute(INSERT_FAILURE, key, now)
         return _login_failed("InvalidCredentials")
     token, token_hash = new_token()
     expires_at = now + timedelta(days=settings.token_ttl_days)
-    keys = [throttle.account_key(user["username"]), throttle.account_key(user["email"])]
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute(DELETE_FAILURES, keys)
+        await connection.execute(DELETE_FAILURES, [attempt.pair])
+        await connection.execute(UNCOUNT_FAILURES, [attempt.account, attempt.address])
         if new_hash is not None:
             await connection.execute(UPDATE_USER_HASH, new_hash, now, user["id"])
         await connection.execute(INSERT_AUTH_ROW, user["id"], token_hash, now, expires_at)
@@ -241,7 +271,7 @@ def _on_one_connection(handler: ConnectionHandler) -> Handler:
     """A handler that does all its work on one connection, held for the whole request."""
 
     async def run(
-        pool: asyncpg.Pool, _settings: Settings, variables: Json, auth: str | None
+        pool: asyncpg.Pool, _settings: Settings, variables: Json, auth: str | None, _address: str
     ) -> Json:
         async with pool.acquire() as connection:
             return await handler(connection, variables, auth)
@@ -265,8 +295,8 @@ async def _keep(_connection: asyncpg.Connection) -> None:
 def create_app() -> Starlette:
     """The floor app; `FLOOR_DATABASE_URL` is a libpq-style PostgreSQL URL.
 
-    The login's settings (`TOKEN_TTL_DAYS`, `LOGIN_MAX_FAILURES`,
-    `LOGIN_FAILURE_WINDOW_SECONDS`) are read as gql_app reads them.
+    The login's settings (`TOKEN_TTL_DAYS`, the `LOGIN_MAX_FAILURES*`,
+    `LOGIN_FAILURE_WINDOW_SECONDS`, `TRUSTED_PROXIES`) are read as gql_app reads them.
     """
     settings = load_settings()
     pools: list[asyncpg.Pool] = []
@@ -288,7 +318,11 @@ def create_app() -> Starlette:
         body = orjson.loads(await request.body())
         handler = HANDLERS[body["operationName"]]
         data = await handler(
-            pools[0], settings, body["variables"], request.headers.get("authorization")
+            pools[0],
+            settings,
+            body["variables"],
+            request.headers.get("authorization"),
+            client_address(request.scope, settings.trusted_proxies),
         )
         return Response(orjson.dumps({"data": data}), media_type="application/json")
 

@@ -16,12 +16,10 @@ SIGNED_IN_USERS = 32
 
 @dataclass(frozen=True)
 class Marks:
-    """The highest comment, token and failed-login ids before a load: everything above was
-    added by it."""
+    """The highest comment and token ids before a load: everything above was added by it."""
 
     comment_id: int
     token_id: int
-    login_failure_id: int
 
 
 async def read_rows(dsn: str) -> Rows:
@@ -58,21 +56,20 @@ async def marks(dsn: str) -> Marks:
     try:
         row = await connection.fetchrow(
             "SELECT (SELECT coalesce(max(id), 0) FROM comments),"
-            " (SELECT coalesce(max(id), 0) FROM auth_tokens),"
-            " (SELECT coalesce(max(id), 0) FROM login_failures)"
+            " (SELECT coalesce(max(id), 0) FROM auth_tokens)"
         )
     finally:
         await connection.close()
-    return Marks(row[0], row[1], row[2]) if row else Marks(0, 0, 0)
+    return Marks(row[0], row[1]) if row else Marks(0, 0)
 
 
 async def undo_writes(dsn: str, since: Marks) -> None:
-    """Delete the comments, tokens (the write loads' and the logins') and failed logins
-    added after `since`."""
+    """Delete the comments and tokens (the write loads' and the logins') added after `since`,
+    and every login throttle counter (they only last a window anyway)."""
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute("DELETE FROM comments WHERE id > $1", since.comment_id)
         await connection.execute("DELETE FROM auth_tokens WHERE id > $1", since.token_id)
-        await connection.execute("DELETE FROM login_failures WHERE id > $1", since.login_failure_id)
+        await connection.execute("DELETE FROM login_failures")
     finally:
         await connection.close()

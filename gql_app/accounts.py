@@ -74,58 +74,64 @@ async def register(
 async def _user_by_login(session: AsyncSession, login: str) -> User | None:
     if "@" in login:
         return await queries.user_by_email(session, login)
-    return await queries.user_by_username(session, login)
+    return await queries.user_by_username_ignoring_case(session, login)
 
 
 async def login(
-    db: RequestSession, settings: Settings, *, login: str, password: str
+    db: RequestSession, settings: Settings, *, login: str, password: str, address: str
 ) -> IssuedToken:
     """A token for the user whose username or email is `login`, if `password` is theirs.
 
-    Unknown logins cost the same password work and give the same error as wrong passwords.
-    A failure is committed on its own, so it counts even though the login fails.
+    The attempt is counted (throttled per account and client `address`) before the password
+    is checked. Unknown logins cost the same password work and give the same error as wrong
+    passwords.
     """
     login = account_input.login(login)
     password = account_input.given_password(password)
-    key = throttle.account_key(login)
     now = utcnow()
-    async with db.transaction() as session:
-        limited = await throttle.throttled(session, settings, key, now)
+    async with db.transaction(write=True) as session:
         user = await _user_by_login(session, login)
+        if user is not None:
+            account = throttle.user_account(user.id)
+        else:
+            account = throttle.unknown_account(await queries.login_name_of(session, login))
+        attempt = throttle.Attempt.of(account, address)
+        limited = await throttle.reserve(session, settings, attempt, now)
     if limited is not None:
         raise limited
     ok, new_hash = await verify_password(password, user.password_hash if user else None)
     if user is None or not ok:
-        async with db.transaction(write=True) as session:
-            await throttle.record_failure(session, settings, key, now)
         raise InvalidCredentialsError
     async with db.transaction(write=True) as session:
-        await throttle.reset(session, *_login_keys(user))
+        await throttle.succeeded(session, attempt)
         if new_hash is not None:
             await queries.set_password_hash(session, user.id, new_hash)
         return await _issue_token(session, settings, user, now)
 
 
-def _login_keys(user: User) -> tuple[str, str]:
-    return throttle.account_key(user.username), throttle.account_key(user.email)
-
-
 async def _confirm_password(
-    db: RequestSession, settings: Settings, user: User, password: str, *, field: str
-) -> None:
-    """Check the signed-in user's password, throttled like logins with their username."""
+    db: RequestSession,
+    settings: Settings,
+    user: User,
+    password: str,
+    *,
+    field: str,
+    address: str,
+) -> throttle.Attempt:
+    """Check the signed-in user's password, throttled like their logins.
+
+    Returns the attempt, for the caller to mark `throttle.succeeded` in its transaction.
+    """
     password = account_input.given_password(password, field=field)
-    key = throttle.account_key(user.username)
-    now = utcnow()
-    async with db.transaction() as session:
-        limited = await throttle.throttled(session, settings, key, now)
+    attempt = throttle.Attempt.of(throttle.user_account(user.id), address)
+    async with db.transaction(write=True) as session:
+        limited = await throttle.reserve(session, settings, attempt, utcnow())
     if limited is not None:
         raise limited
     ok, _ = await verify_password(password, user.password_hash)
     if not ok:
-        async with db.transaction(write=True) as session:
-            await throttle.record_failure(session, settings, key, now)
         raise InvalidCredentialsError
+    return attempt
 
 
 async def logout(db: RequestSession, token_hash: str) -> bool:
@@ -142,14 +148,17 @@ async def change_password(
     token_hash: str | None,
     current_password: str,
     new_password: str,
+    address: str,
 ) -> int:
     """Set a new password and revoke every other token of the user; how many were revoked."""
     new_password = account_input.new_password(new_password, field="newPassword")
-    await _confirm_password(db, settings, user, current_password, field="currentPassword")
+    attempt = await _confirm_password(
+        db, settings, user, current_password, field="currentPassword", address=address
+    )
     password_hash = await hash_password(new_password)
     async with db.transaction(write=True) as session:
         await queries.set_password_hash(session, user.id, password_hash)
-        await throttle.reset(session, *_login_keys(user))
+        await throttle.succeeded(session, attempt)
         return await queries.revoke_other_tokens(
             session, user_id=user.id, keep_token_hash=token_hash, now=utcnow()
         )
@@ -170,10 +179,13 @@ async def update_profile(db: RequestSession, *, user: User, username: str, email
 
 
 async def delete_account(
-    db: RequestSession, settings: Settings, *, user: User, password: str
+    db: RequestSession, settings: Settings, *, user: User, password: str, address: str
 ) -> int:
     """Delete the user (their posts, comments and tokens go with them); their id."""
-    await _confirm_password(db, settings, user, password, field="password")
+    attempt = await _confirm_password(
+        db, settings, user, password, field="password", address=address
+    )
     async with db.transaction(write=True) as session:
+        await throttle.succeeded(session, attempt)
         await queries.delete_user(session, user.id)
     return user.id

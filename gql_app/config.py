@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
@@ -136,8 +137,11 @@ class Settings(BaseSettings):
     query_cache_size: int = Field(256, ge=1, le=100_000, description="query texts remembered")
 
     token_ttl_days: int = Field(14, ge=1, le=3650)
-    login_max_failures: int = Field(5, ge=1)
+    login_max_failures: int = Field(5, ge=1, description="per account and client address")
+    login_max_failures_per_account: int = Field(50, ge=1, description="from every address")
+    login_max_failures_per_address: int = Field(50, ge=1, description="across accounts")
     login_failure_window_seconds: int = Field(900, ge=1)
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
 
     @field_validator("database_url", "migration_database_url")
     @classmethod
@@ -158,6 +162,17 @@ class Settings(BaseSettings):
                 if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
                     raise ValueError(f"not an origin (scheme://host[:port]) or *: {origin!r}")
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """A comma-separated list of addresses or CIDR networks (`10.0.0.0/8, ::1`)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())
+        except ValueError as exc:
+            raise ValueError(f"not an address or network: {exc}") from None
 
     @field_validator("db_ssl_ca")
     @classmethod

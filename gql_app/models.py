@@ -14,11 +14,13 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SQLColumnExpression,
     String,
     Text,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -35,6 +37,16 @@ TITLE_MAX = 200
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
 Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def login_name(value: SQLColumnExpression[str]) -> ColumnElement[str]:
+    """The form in which usernames and emails are compared: lower-cased BY THE DATABASE.
+
+    Lookups, unique indexes and the login throttle all use this one expression, so what a
+    login matches and what it is counted under never differ (Python's lowercasing does not
+    agree with PostgreSQL's, e.g. on 'İ').
+    """
+    return func.lower(value)
 
 
 def utcnow() -> datetime:
@@ -90,8 +102,10 @@ class User(Base):
     )
 
 
-# Emails are unique whatever their case, enforced by the database (DESIGN.md contract 5).
-Index("uq_users_email_lower", func.lower(User.email), unique=True)
+# Usernames and emails are unique whatever their case, enforced by the database (DESIGN.md
+# contract 5); usernames keep the case they were written in.
+Index("uq_users_username_lower", login_name(User.username), unique=True)
+Index("uq_users_email_lower", login_name(User.email), unique=True)
 
 
 class Post(Base):
@@ -137,14 +151,14 @@ class AuthToken(Base):
 
 
 class LoginFailure(Base):
-    """One failed login; the throttle counts an account's failures within a time window.
+    """A throttle counter: the failed password checks of one key in its current window.
 
-    `account_key` is a hash, never the identifier typed (people type passwords there too).
+    The window starts at the key's first failure and lasts LOGIN_FAILURE_WINDOW_SECONDS.
+    `throttle_key` is a hash, never the identifier typed (people type passwords there too).
     """
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_account_key_failed_at", "account_key", "failed_at"),)
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    account_key: Mapped[str] = mapped_column(String(64))
-    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    throttle_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

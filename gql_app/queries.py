@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Integer,
     Select,
+    String,
     bindparam,
     delete,
     func,
@@ -33,7 +34,16 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from gql_app.db import Reads, copy_records, foreign_key_violation, one_of, unique_violation
 from gql_app.graphql.pagination import Page
-from gql_app.models import AuthToken, Base, Comment, LoginFailure, Post, User
+from gql_app.models import (
+    AuthToken,
+    Base,
+    Comment,
+    LoginFailure,
+    Post,
+    User,
+    UTCDateTime,
+    login_name,
+)
 
 
 class UsernameTakenError(Exception):
@@ -46,12 +56,17 @@ class EmailTakenError(Exception):
 
 USER_CONSTRAINT_ERRORS: dict[str, type[Exception]] = {
     "uq_users_username": UsernameTakenError,
+    "uq_users_username_lower": UsernameTakenError,
     "uq_users_email_lower": EmailTakenError,
 }
 
 _user_by_id = select(User).where(User.id == bindparam("id"))
 _user_by_username = select(User).where(User.username == bindparam("username"))
-_user_by_email = select(User).where(func.lower(User.email) == func.lower(bindparam("email")))
+_user_by_username_ignoring_case = select(User).where(
+    login_name(User.username) == login_name(bindparam("username"))
+)
+_user_by_email = select(User).where(login_name(User.email) == login_name(bindparam("email")))
+_login_name = select(login_name(bindparam("login", type_=String())))
 _user_by_token_hash = (
     select(User)
     .join(AuthToken, AuthToken.user_id == User.id)
@@ -92,24 +107,45 @@ _revoke_other_tokens = (
     )
     .values(revoked_at=bindparam("now"))
 )
-_nth_newest_failure = (
-    select(LoginFailure.failed_at)
-    .where(
-        LoginFailure.account_key == bindparam("account_key"),
-        LoginFailure.failed_at > bindparam("since"),
+# One statement counts a failure atomically: the row is locked (PostgreSQL) or the database
+# written (SQLite) until the transaction ends, so concurrent attempts on a key queue up.
+# A window that has passed starts again at this failure. The same SQL on both dialects.
+_count_failure = (
+    text(
+        "INSERT INTO login_failures (throttle_key, failures, window_started_at)"
+        " VALUES (:key, 1, :now)"
+        " ON CONFLICT (throttle_key) DO UPDATE SET"
+        " failures = CASE WHEN login_failures.window_started_at <= :since THEN 1"
+        " ELSE login_failures.failures + 1 END,"
+        " window_started_at = CASE WHEN login_failures.window_started_at <= :since THEN :now"
+        " ELSE login_failures.window_started_at END"
+        " RETURNING failures, window_started_at"
     )
-    .order_by(LoginFailure.failed_at.desc())
-    .limit(1)
-    .offset(bindparam("skip", type_=Integer))
+    .bindparams(bindparam("now", type_=UTCDateTime()), bindparam("since", type_=UTCDateTime()))
+    .columns(failures=Integer(), window_started_at=UTCDateTime())
 )
-_delete_old_failures = delete(LoginFailure).where(
-    LoginFailure.account_key == bindparam("account_key"),
-    LoginFailure.failed_at <= bindparam("since"),
+_uncount_failures = (
+    update(LoginFailure)
+    .where(
+        LoginFailure.throttle_key.in_(bindparam("keys", expanding=True)),
+        LoginFailure.failures > 0,
+    )
+    .values(failures=LoginFailure.failures - 1)
 )
 _delete_failures = delete(LoginFailure).where(
-    LoginFailure.account_key.in_(bindparam("account_keys", expanding=True))
+    LoginFailure.throttle_key.in_(bindparam("keys", expanding=True))
 )
-_insert_failure = insert(LoginFailure)
+# Rows another transaction holds are left for a later sweep (SKIP LOCKED; SQLite has one
+# writer at a time and ignores the clause), so sweeping never waits or deadlocks.
+_sweep_failures = delete(LoginFailure).where(
+    LoginFailure.throttle_key.in_(
+        select(LoginFailure.throttle_key)
+        .where(LoginFailure.window_started_at <= bindparam("since"))
+        .limit(bindparam("limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+)
 _ping = text("SELECT 1")
 _count_users = select(func.count()).select_from(User)
 _connections_by_state = text(
@@ -143,6 +179,17 @@ async def user_by_id(session: AsyncSession, user_id: int) -> User | None:
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
     return (await session.execute(_user_by_username, {"username": username})).scalar_one_or_none()
+
+
+async def user_by_username_ignoring_case(session: AsyncSession, username: str) -> User | None:
+    """The user whose username is `username` whatever its case (as logins match it)."""
+    result = await session.execute(_user_by_username_ignoring_case, {"username": username})
+    return result.scalar_one_or_none()
+
+
+async def login_name_of(session: AsyncSession, login: str) -> str:
+    """`login` in the form the database compares usernames and emails in (`login_name`)."""
+    return (await session.execute(_login_name, {"login": login})).scalar_one()
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -228,32 +275,29 @@ async def revoke_other_tokens(
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def blocking_failure_at(
-    session: AsyncSession, *, account_key: str, since: datetime, max_failures: int
-) -> datetime | None:
-    """The failure that keeps the account throttled: the `max_failures`-th newest since `since`.
+async def count_login_failure(
+    session: AsyncSession, *, key: str, now: datetime, since: datetime
+) -> tuple[int, datetime]:
+    """Count a failure of `key` (a window that began at or before `since` restarts now).
 
-    None when fewer failures than `max_failures` fall in the window (the login may proceed).
-    One statement answers both whether the account is throttled and until when.
+    Returns the failures now counted in the key's window and when that window began.
     """
-    result = await session.execute(
-        _nth_newest_failure,
-        {"account_key": account_key, "since": since, "skip": max_failures - 1},
-    )
-    return result.scalar_one_or_none()
+    row = (await session.execute(_count_failure, {"key": key, "now": now, "since": since})).one()
+    return row.failures, row.window_started_at
 
 
-async def record_login_failure(
-    session: AsyncSession, *, account_key: str, now: datetime, since: datetime
-) -> None:
-    """Record a failed login, dropping the account's failures that fell out of the window."""
-    params = {"account_key": account_key, "since": since}
-    await session.execute(_delete_old_failures, params)
-    await session.execute(_insert_failure, {"account_key": account_key, "failed_at": now})
+async def uncount_login_failures(session: AsyncSession, keys: Sequence[str]) -> None:
+    """Take back one counted failure of each key (the attempt turned out right)."""
+    await session.execute(_uncount_failures, {"keys": list(keys)})
 
 
-async def clear_login_failures(session: AsyncSession, account_keys: Sequence[str]) -> None:
-    await session.execute(_delete_failures, {"account_keys": list(account_keys)})
+async def clear_login_failures(session: AsyncSession, keys: Sequence[str]) -> None:
+    await session.execute(_delete_failures, {"keys": list(keys)})
+
+
+async def sweep_login_failures(session: AsyncSession, *, since: datetime, limit: int) -> None:
+    """Delete up to `limit` counters whose window began at or before `since`."""
+    await session.execute(_sweep_failures, {"since": since, "limit": limit})
 
 
 async def count_users(session: AsyncSession) -> int:

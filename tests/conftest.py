@@ -45,6 +45,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgresql")
 TEST_DB = "gql_app_test"
 SCRATCH_DB = "gql_app_scratch"
+UNICODE_DB = "gql_app_unicode"
 _TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
 _postgres_skip_reason: list[str] = []
 
@@ -180,6 +181,11 @@ _RECREATE = {
         "DROP DATABASE IF EXISTS gql_app_scratch WITH (FORCE)",
         "CREATE DATABASE gql_app_scratch",
     ),
+    # The cluster's locale C lowercases ASCII only; C.utf8 lowercases all of Unicode.
+    UNICODE_DB: (
+        "DROP DATABASE IF EXISTS gql_app_unicode WITH (FORCE)",
+        "CREATE DATABASE gql_app_unicode TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.utf8'",
+    ),
 }
 
 
@@ -309,6 +315,15 @@ async def scratch_database_url(backend: str, request: pytest.FixtureRequest, tmp
     server = require_postgres(request.getfixturevalue("postgres"))
     await _recreate_database(server.url, SCRATCH_DB)
     return server.database(SCRATCH_DB)
+
+
+@pytest.fixture
+async def unicode_settings(postgres_server: Postgres) -> Settings:
+    """Settings of a PostgreSQL database at head whose lower() folds all of Unicode."""
+    await _recreate_database(postgres_server.url, UNICODE_DB)
+    settings = load_settings(database_url=postgres_server.database(UNICODE_DB))
+    await migrate.upgrade(settings)
+    return settings
 
 
 @pytest.fixture

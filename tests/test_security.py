@@ -136,8 +136,8 @@ async def test_logging_in_replaces_a_stored_bcrypt_hash_with_argon2id(
     db: RequestSession, settings: Settings
 ) -> None:
     await create_legacy_user(db, "legacy", PASSWORD)
-    await accounts.login(db, settings, login="legacy", password=PASSWORD)
+    await accounts.login(db, settings, login="legacy", password=PASSWORD, address="")
     stored = await _stored_hash(db, "legacy")
     assert stored.startswith("$argon2id$")
-    assert (await accounts.login(db, settings, login="legacy", password=PASSWORD)).token
+    assert (await accounts.login(db, settings, login="legacy", password=PASSWORD, address="")).token
     assert await _stored_hash(db, "legacy") == stored

@@ -198,8 +198,10 @@ class AccountMutation:
         return AuthSuccess.of(issued)
 
     @_mutation(
-        "Sign in with a username or email and the password. After LOGIN_MAX_FAILURES (5) "
-        "failures within LOGIN_FAILURE_WINDOW_SECONDS (900), the account answers RateLimited."
+        "Sign in with a username or email (either in any case) and the password. After "
+        "LOGIN_MAX_FAILURES (5) failures from one address within LOGIN_FAILURE_WINDOW_SECONDS "
+        "(900), the account answers RateLimited there; more ceilings bound an account across "
+        "addresses and an address across accounts."
     )
     async def login(
         self,
@@ -208,7 +210,11 @@ class AccountMutation:
     ) -> LoginPayload:
         context = info.context
         issued = await accounts.login(
-            context.db, context.settings, login=input.login, password=input.password
+            context.db,
+            context.settings,
+            login=input.login,
+            password=input.password,
+            address=context.client_address,
         )
         context.act_as(issued.user)
         return AuthSuccess.of(issued)
@@ -240,6 +246,7 @@ class AccountMutation:
             token_hash=context.token_hash,
             current_password=input.current_password,
             new_password=input.new_password,
+            address=context.client_address,
         )
         return ChangePasswordSuccess(user=User.from_row(viewer), revoked_token_count=revoked)
 
@@ -273,7 +280,11 @@ class AccountMutation:
     ) -> DeleteAccountPayload:
         context = info.context
         user_id = await accounts.delete_account(
-            context.db, context.settings, user=await _viewer(info), password=input.password
+            context.db,
+            context.settings,
+            user=await _viewer(info),
+            password=input.password,
+            address=context.client_address,
         )
         context.renew_loaders()
         context.act_as(None)

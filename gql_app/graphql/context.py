@@ -1,4 +1,5 @@
-"""The per-request context: session, DataLoaders, viewer and request id (DESIGN.md contract 1)."""
+"""The per-request context: session, DataLoaders, viewer, request id and client address
+(DESIGN.md contract 1)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Depends, Request
 from strawberry.fastapi import BaseContext
 
 from gql_app import queries
+from gql_app.client_address import client_address
 from gql_app.config import Settings
 from gql_app.db import RequestSession
 from gql_app.loaders import Loaders
@@ -35,12 +37,14 @@ class Context(BaseContext):
         settings: Settings,
         request_id: str,
         authorization: str | None,
+        client_address: str,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__()
         self.db = db
         self.settings = settings
         self.request_id = request_id
+        self.client_address = client_address  # what the login throttle counts per address
         self.loop = loop  # the running loop (`Resources.loop`)
         self.loaders = Loaders(db, settings.loader_batch_size, loop)
         token = bearer_token(authorization)
@@ -94,5 +98,6 @@ async def get_context(
         settings=resources.settings,
         request_id=request_id_of(request.scope),
         authorization=request.headers.get("authorization"),
+        client_address=client_address(request.scope, resources.settings.trusted_proxies),
         loop=resources.loop,
     )

@@ -33,6 +33,7 @@ from graphql import OperationType, execute, get_operation_ast
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.asgi_headers import header
+from gql_app.client_address import client_address
 from gql_app.config import Settings
 from gql_app.db import RequestSession
 from gql_app.graphql.compiled import execute_compiled
@@ -176,6 +177,7 @@ class FastQueryPath:
                 settings=self.settings,
                 request_id=request_id_of(scope),
                 authorization=header(scope, b"authorization"),
+                client_address=client_address(scope, self.settings.trusted_proxies),
                 loop=resources.loop,
             )
             result = await execute_compiled(

@@ -19,7 +19,7 @@ from gql_app.db import RequestSession
 from gql_app.graphql.ids import encode_global_id
 from gql_app.security import hash_token
 from gql_app.seed import DEMO_PASSWORD, seed
-from gql_app.throttle import account_key
+from gql_app.throttle import Attempt, unknown_account, user_account
 from tests.conftest import create_legacy_user
 
 pytestmark = [
@@ -126,9 +126,18 @@ async def _login(
 
 
 async def _failures(database_url: str, login: str) -> int:
-    key = account_key(login)
-    rows = await _fetch(database_url, "SELECT id FROM login_failures WHERE account_key = $1", key)
-    return len(rows)
+    """The failures counted for `login` (a username, email or nobody) from the test clients."""
+    users = await _fetch(
+        database_url,
+        "SELECT id FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1)",
+        login,
+    )
+    account = user_account(users[0]["id"]) if users else unknown_account(login.lower())
+    key = Attempt.of(account, "127.0.0.1").pair
+    rows = await _fetch(
+        database_url, "SELECT failures FROM login_failures WHERE throttle_key = $1", key
+    )
+    return rows[0]["failures"] if rows else 0
 
 
 @pytest.mark.parametrize("login", ["user00002", " USER00002@Example.com "])

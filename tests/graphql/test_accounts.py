@@ -127,6 +127,20 @@ async def test_register_refuses_a_taken_username(client: httpx.AsyncClient) -> N
     assert result["__typename"] == "UsernameTaken"
 
 
+@pytest.mark.parametrize("variant", ["Admin", "ADMIN"])
+async def test_register_refuses_a_username_taken_in_another_case(
+    client: httpx.AsyncClient, variant: str
+) -> None:
+    await signed_up(client, "admin")
+    result = await register(client, variant, email="other@example.com")
+    assert result["__typename"] == "UsernameTaken"
+
+
+async def test_a_username_keeps_the_case_it_was_registered_in(client: httpx.AsyncClient) -> None:
+    found = await me(client, await signed_up(client, "McAdmin"))
+    assert found is not None and found["username"] == "McAdmin"
+
+
 async def test_register_refuses_an_email_taken_in_another_case(client: httpx.AsyncClient) -> None:
     await signed_up(client)
     result = await register(client, "alice2", email="ALICE@Example.COM")
@@ -194,14 +208,26 @@ async def test_fifty_concurrent_registrations_of_one_username_make_one_user(
     assert await _user_count(db) == 1
 
 
+def _capitalizations(word: str = "concurrent") -> list[str]:
+    """50 spellings of `word` differing only in case (10 letters: 1024 ways)."""
+    return ["".join(c.upper() if i >> n & 1 else c for n, c in enumerate(word)) for i in range(50)]
+
+
+async def test_fifty_concurrent_registrations_of_one_username_in_any_case_make_one_user(
+    client: httpx.AsyncClient, db: RequestSession
+) -> None:
+    names = _capitalizations()
+    responses = await _register_all(
+        client, [(name, f"u{i}@example.com") for i, name in enumerate(names)]
+    )
+    assert _outcomes(responses) == ["AuthSuccess"] + ["UsernameTaken"] * 49
+    assert await _user_count(db) == 1
+
+
 async def test_fifty_concurrent_registrations_of_one_email_in_any_case_make_one_user(
     client: httpx.AsyncClient, db: RequestSession
 ) -> None:
-    local = "concurrent"  # 10 letters: 1024 ways to capitalize it
-    emails = [
-        "".join(c.upper() if i >> n & 1 else c for n, c in enumerate(local)) + "@example.com"
-        for i in range(50)
-    ]
+    emails = [local + "@example.com" for local in _capitalizations()]
     responses = await _register_all(client, [(f"user{i}", email) for i, email in enumerate(emails)])
     assert len(set(emails)) == 50
     assert _outcomes(responses) == ["AuthSuccess"] + ["EmailTaken"] * 49
@@ -209,6 +235,11 @@ async def test_fifty_concurrent_registrations_of_one_email_in_any_case_make_one_
 
 
 # login
+
+
+async def test_login_with_the_username_in_another_case_succeeds(client: httpx.AsyncClient) -> None:
+    await signed_up(client)
+    assert (await login(client, "ALICE"))["__typename"] == "AuthSuccess"
 
 
 async def test_login_with_the_username_gives_a_working_token(client: httpx.AsyncClient) -> None:
@@ -476,6 +507,7 @@ async def test_update_profile_can_change_only_the_case_of_the_own_email(
     ("fields", "typename"),
     [
         ({"username": "bob"}, "UsernameTaken"),
+        ({"username": "Bob"}, "UsernameTaken"),
         ({"email": "BOB@example.com"}, "EmailTaken"),
     ],
 )

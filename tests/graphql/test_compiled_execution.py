@@ -166,6 +166,7 @@ async def _run(
         settings=settings,
         request_id="differential",
         authorization=(headers or {}).get("Authorization"),
+        client_address="127.0.0.1",
         loop=asyncio.get_running_loop(),
     )
     try:
