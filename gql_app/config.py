@@ -125,11 +125,13 @@ class Settings(BaseSettings):
     field_suggestions: bool | None = None
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     query_max_cost: int = Field(50_000, ge=1)
+    query_scan_cost: int = Field(1_000, ge=0, description="cost of a count or search scan")
     query_max_depth: int = Field(15, ge=1)
     query_max_aliases: int = Field(30, ge=0)
     query_max_tokens: int = Field(2_000, ge=1)
     query_validation_budget: int = Field(20_000, ge=1_000)
     max_request_bytes: int = Field(102_400, ge=1_024)
+    max_response_bytes: int = Field(8 * 1024 * 1024, ge=1_024)
     max_batch_size: int = Field(0, ge=0, le=100, description="0: batching off")
 
     # Performance (gql_app/graphql/performance.py and compiled.py).

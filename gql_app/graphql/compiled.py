@@ -79,6 +79,7 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import StrawberryOptional
 from strawberry.types.field import StrawberryField
 
+from gql_app.graphql.response_size import ResponseTooLarge, response_budget
 from gql_app.lru import LRU
 
 DEFINITION_KEY = "strawberry-definition"
@@ -349,6 +350,10 @@ def conditional_variables(document: DocumentNode) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _unbounded(_value: Any) -> None:
+    """What a context without a response budget spends."""
+
+
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
@@ -381,6 +386,8 @@ class Run:
         self.box: dict[str, Any] = {"data": {}}
         self.calls: dict[FieldPlan, tuple[list[str], dict[str, Any]]] = {}
         self.infos: dict[FieldPlan, Any] = {}
+        budget = response_budget(executor.context_value)
+        self.spend = budget.spend if budget is not None else _unbounded
 
     async def execute(self, plan: ObjectPlan) -> ExecutionResult:
         root = Group(plan, None, None)
@@ -434,6 +441,7 @@ class Run:
     ) -> None:
         """Resolve the fields of a group: values are completed, coroutines collected."""
         sources, outs = group.sources, group.outs
+        spend = self.spend
         for field_plan in group.plan.fields:
             kind, key = field_plan.kind, field_plan.key
             if kind is TYPENAME:
@@ -456,6 +464,7 @@ class Run:
                         self._field_error(error, field_plan, group, position)
                         continue
                     if type(value) is plain:
+                        spend(value)
                         outs[position][key] = value
                     elif isinstance(value, CoroutineType):
                         outs[position][key] = None
@@ -491,6 +500,7 @@ class Run:
                     self._field_error(error, field_plan, group, position)
                     continue
                 if type(value) is plain:
+                    spend(value)
                     outs[position][key] = value
                 elif isinstance(value, CoroutineType) or hasattr(value, "__await__"):
                     outs[position][key] = None  # keeps the field's place in the response
@@ -592,7 +602,7 @@ class Run:
         indices: Indices = None,
     ) -> None:
         """Report `error` at the field of an object (or at `indices` in its lists), nulled."""
-        if isinstance(error, FallBack):
+        if isinstance(error, FallBack | ResponseTooLarge):
             raise error
         completion = field_plan.completion
         if indices is None and completion is not None and not completion.nullable:
@@ -741,7 +751,9 @@ class Run:
             return
         kind = completion.kind
         if kind is LEAF:
-            container[key] = self._leaf(completion, value)
+            leaf = self._leaf(completion, value)
+            self.spend(leaf)
+            container[key] = leaf
             return
         if hasattr(value, "__await__"):
             raise FallBack("an awaitable inside a value")
@@ -793,7 +805,7 @@ class Run:
                         group,
                         position,
                     )
-                except FallBack:
+                except (FallBack, ResponseTooLarge):
                     raise
                 except Exception as error:
                     if not item_completion.nullable:
@@ -921,6 +933,7 @@ async def execute_compiled(
     if isinstance(built, list):
         return None  # stock execution reports the same errors
     coerced = built.variable_values.coerced
+    budget = response_budget(context)
     conditions = cache.conditional_variables(query, document)
     key = (query, operation_name, tuple(bool(coerced.get(n)) for n in conditions))
     try:
@@ -936,7 +949,12 @@ async def execute_compiled(
             return None
         try:
             return await run.execute(plan)
+        except ResponseTooLarge:
+            assert budget is not None  # noqa: S101 - only a budget raises it
+            return budget.result()
         except FallBack:
+            if budget is not None:
+                budget.reset()  # stock execution counts the response again
             return None
     finally:
         # graphql-core's executor refers to itself (through its `async_helpers`), so only the

@@ -14,6 +14,7 @@ from gql_app import queries
 from gql_app.client_address import client_address
 from gql_app.config import Settings
 from gql_app.db import RequestSession
+from gql_app.graphql.response_size import ResponseBudget
 from gql_app.loaders import Loaders
 from gql_app.models import User, utcnow
 from gql_app.request_id import request_id_of
@@ -47,6 +48,7 @@ class Context(BaseContext):
         self.client_address = client_address  # what the login throttle counts per address
         self.loop = loop  # the running loop (`Resources.loop`)
         self.loaders = Loaders(db, settings.loader_batch_size, loop)
+        self.response_budget = ResponseBudget(settings.max_response_bytes)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
         self.token_hash = hash_token(token) if token is not None else None

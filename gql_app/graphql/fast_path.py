@@ -165,7 +165,7 @@ class FastQueryPath:
             document,
             operation,
             variables,
-            self.limits.default_page_size,
+            self.limits,
         )
         if violations(measure, self.limits):
             return None

@@ -50,6 +50,8 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
+from gql_app.graphql.response_size import stopped_execution
+
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
 METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
@@ -216,7 +218,9 @@ def failed_before_execution(result: ExecutionResult | GraphQLExecutionResult) ->
     return (
         result.data is None
         and bool(result.errors)
-        and all(error.path is None for error in result.errors or ())
+        and all(
+            error.path is None and not stopped_execution(error) for error in result.errors or ()
+        )
     )
 
 

@@ -5,9 +5,16 @@ response (`extensions.cost`). The cost model, in full:
 
 - a field costs 1 plus its selection set's cost times `n`;
 - `n` is the page size of a paginated field (one that takes `first` or `last`): the value
-  of `first` or `last` (the larger if both), literal or variable, or the default page size
-  when neither is given; for another field returning a list, the length of its longest list
-  argument (`nodes(ids: [...])`), else 1; `n` is 1 for every other field;
+  of `first` or `last` (the larger if both), or the default page size when neither is
+  given; for another field returning a list, the number of distinct items of its longest
+  list argument (`nodes(ids: [...])` loads a repeated id once), else 1; `n` is 1 for every
+  other field;
+- a paginated field of the root type (`users`, `posts`) costs a scan (`QUERY_SCAN_COST`)
+  more for each `totalCount` of its selection and for a `search`/`*Contains` filter: both
+  make the database read the whole table (nested counts and pages are batched lookups by
+  an index, costed as fields);
+- arguments are read as execution reads them: literals and variables coerced by the
+  schema (`1e2` is the Int 100, a single id is a list of one);
 - fragments and inline fragments count as if written out, every branch of a union or
   interface counts (an upper bound), and `@skip`/`@include` are ignored.
 
@@ -21,7 +28,7 @@ on a budget of work of its own (`QUERY_VALIDATION_BUDGET`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, partial
 from typing import Any
@@ -51,8 +58,8 @@ from graphql import (
     get_operation_ast,
     is_composite_type,
     is_list_type,
-    value_from_ast_untyped,
 )
+from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
 from graphql.language import Lexer, Source, TokenKind
 from graphql.validation import ASTValidationContext, OverlappingFieldsCanBeMergedRule
 from graphql.validation.validate import ValidationAbortedError
@@ -64,6 +71,8 @@ from gql_app.graphql.pagination import DEFAULT_PAGE_SIZE
 from gql_app.lru import LRU
 
 PAGE_ARGUMENTS = ("first", "last")
+CURSOR_ARGUMENTS = ("after", "before")
+COUNT_FIELD = "totalCount"
 # What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean
 # 'a'?", " Did you mean the enum value 'A' or 'B'?", " Did you mean 'a', 'b', or 'c'?".
 _NAME = "'[_A-Za-z][_0-9A-Za-z]*'"
@@ -80,6 +89,7 @@ class QueryLimits:
     max_tokens: int
     validation_budget: int
     default_page_size: int
+    scan_cost: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +99,15 @@ class Measure:
     cost: int = 0
     depth: int = 0
     aliases: int = 0
+    counts: int = 0  # `totalCount` fields of this selection set, for its connection field
 
     def beside(self, other: Measure) -> Measure:
         """The measure of two sibling selections together."""
         return Measure(
-            self.cost + other.cost, max(self.depth, other.depth), self.aliases + other.aliases
+            self.cost + other.cost,
+            max(self.depth, other.depth),
+            self.aliases + other.aliases,
+            self.counts + other.counts,
         )
 
 
@@ -156,16 +170,16 @@ class _Measurer:
         self,
         schema: GraphQLSchema,
         context: ASTValidationContext,
-        variables: dict[str, Any],
-        default_page_size: int,
+        variables: VariableValues | None,
+        limits: QueryLimits,
     ) -> None:
         self._context = context
         self._schema = schema
         self._variables = variables
-        self._default_page_size = default_page_size
+        self._limits = limits
         self._fragments: dict[str, Measure] = {}
-        # The variables the measure depends on, whatever their values: those in the page
-        # arguments of paginated fields and in the arguments of other list fields.
+        # The variables the measure depends on, whatever their values: those in the
+        # arguments of list fields, but for the cursors of paginated ones.
         self.read: dict[str, None] = {}
 
     def operation(self, operation: OperationDefinitionNode) -> Measure:
@@ -224,35 +238,67 @@ class _Measurer:
             named = get_named_type(definition.type) if definition else None
             inner = named if is_composite_type(named) else None
             children = self._selections(node.selection_set, inner)
+        multiplier, scans = self._multiplier(node, definition, parent, children)
         return Measure(
-            cost=1 + self._multiplier(node, definition) * children.cost,
+            cost=1 + multiplier * children.cost + scans * self._limits.scan_cost,
             depth=1 + children.depth,
             aliases=(1 if node.alias else 0) + children.aliases,
+            counts=1 if node.name.value == COUNT_FIELD else 0,
         )
 
-    def _multiplier(self, node: FieldNode, definition: GraphQLField | None) -> int:
-        """How many times the field's selection set is resolved, at most."""
+    def _multiplier(
+        self,
+        node: FieldNode,
+        definition: GraphQLField | None,
+        parent: GraphQLCompositeType | None,
+        children: Measure,
+    ) -> tuple[int, int]:
+        """How many times the field's selection set is resolved, at most, and how many
+        whole-table scans the field makes."""
         if definition is None:
-            return 1
+            return 1, 0
         paginated = any(name in definition.args for name in PAGE_ARGUMENTS)
         if not paginated and not is_list_type(get_nullable_type(definition.type)):
-            return 1
-        arguments = {
-            argument.name.value: value_from_ast_untyped(argument.value, self._variables)
-            for argument in node.arguments or ()
-        }
+            return 1, 0
         for argument in node.arguments or ():
-            if not paginated or argument.name.value in PAGE_ARGUMENTS:
+            if argument.name.value not in CURSOR_ARGUMENTS:
                 self.read.update(dict.fromkeys(_variables_in(argument.value)))
+        try:
+            arguments = get_argument_values(definition, node, self._variables)
+        except GraphQLError:  # validation or variable coercion reports it; nothing runs
+            arguments = {}
         if paginated:
             sizes = [arguments.get(name) for name in PAGE_ARGUMENTS]
-            counts = [
-                size for size in sizes if isinstance(size, int) and not isinstance(size, bool)
-            ]
-            return max(0, max(counts, default=self._default_page_size))
-        return max(
-            (len(value) for value in arguments.values() if isinstance(value, list)), default=1
-        )
+            counts = [size for size in sizes if isinstance(size, int)]
+            size = max(0, max(counts, default=self._limits.default_page_size))
+            if parent is not self._schema.query_type:
+                return size, 0
+            return size, children.counts + (1 if _searches(arguments.values()) else 0)
+        return max((_distinct(value) for value in arguments.values()), default=1), 0
+
+
+def _distinct(value: Any) -> int:
+    """How many distinct items a coerced argument value lists (1 if it is no list)."""
+    if not isinstance(value, list):
+        return 1
+    try:
+        return len(set(value))
+    except TypeError:  # items that cannot be hashed (input objects)
+        return len(value)
+
+
+def _searches(values: Iterable[Any]) -> bool:
+    """Whether coerced argument values hold a text filter (`search`, `...Contains`)."""
+    for value in values:
+        if isinstance(value, dict):
+            if any(
+                item is not None and (key == "search" or key.endswith("Contains"))
+                for key, item in value.items()
+            ) or _searches(value.values()):
+                return True
+        elif isinstance(value, list) and _searches(value):
+            return True
+    return False
 
 
 def _variables_in(value: ValueNode) -> Iterator[str]:
@@ -272,21 +318,32 @@ def measure_operation(
     context: ASTValidationContext,
     operation: OperationDefinitionNode,
     variables: Mapping[str, Any] | None,
-    default_page_size: int,
+    limits: QueryLimits,
 ) -> Measure:
     """What `operation` of the context's document asks for, with the request's variables."""
-    given = _operation_variables(operation, variables)
-    return _Measurer(schema, context, given, default_page_size).operation(operation)
+    coerced = coerce_variables(schema, operation, variables)
+    return _Measurer(schema, context, coerced, limits).operation(operation)
+
+
+def coerce_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode, given: Mapping[str, Any] | None
+) -> VariableValues | None:
+    """The request's variables as execution sees them (coerced, defaults applied), or None
+    when they do not coerce: execution then refuses them (`BAD_USER_INPUT`) and runs nothing,
+    and the measure reads every variable as not given."""
+    coerced = get_variable_values(schema, operation.variable_definitions or (), dict(given or {}))
+    return None if isinstance(coerced, list) else coerced
 
 
 _ABSENT = object()
 
 
 class MeasureMemo:
-    """`measure_operation` remembered: by query text, operation name and the values (with
-    their types: `true` is no page size, `1` is) of the variables the measure reads, so a
-    query's later requests do not walk its document again. Values that cannot be hashed
-    (lists, objects) are measured anew. Bounded: `size` operations, `size` measures.
+    """`measure_operation` remembered: by query text, operation name and the coerced values
+    (with their types) of the variables the measure reads, so a query's later requests do
+    not walk its document again (`100` and `100.0`, both the Int 100, share a measure).
+    Values that cannot be hashed (lists, objects) are measured anew. Bounded: `size`
+    operations, `size` measures.
     """
 
     def __init__(self, size: int) -> None:
@@ -300,17 +357,18 @@ class MeasureMemo:
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any] | None,
-        default_page_size: int,
+        limits: QueryLimits,
     ) -> Measure:
         """What `measure_operation` answers for `operation` of `document`, parsed from `query`."""
-        given = _operation_variables(operation, variables)
+        coerced = coerce_variables(schema, operation, variables)
+        given = coerced.coerced if coerced is not None else {}
         operation_key = (query, operation.name.value if operation.name else None)
         read = self._read.get(operation_key)
         key = _measure_key(operation_key, read, given) if read is not None else None
         found = self._measures.get(key) if key is not None else None
         if found is not None:
             return found
-        measurer = _Measurer(schema, document_context(document), given, default_page_size)
+        measurer = _Measurer(schema, document_context(document), coerced, limits)
         measure = measurer.operation(operation)
         if read is None:
             read = tuple(measurer.read)
@@ -341,18 +399,6 @@ def document_context(document: DocumentNode) -> ASTValidationContext:
 
 def _ignore_error(_error: GraphQLError) -> None:
     """Measuring reports nothing: validation reports the document's errors."""
-
-
-def _operation_variables(
-    operation: OperationDefinitionNode, given: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    """The request's variables, with the operation's defaults for those not given."""
-    values = {
-        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
-        for definition in operation.variable_definitions or ()
-        if definition.default_value is not None
-    }
-    return values | dict(given or {})
 
 
 def without_suggestion(error: GraphQLError) -> GraphQLError:
@@ -452,7 +498,7 @@ class QueryLimitsExtension(SchemaExtension):
         if operation is None:
             return
         self.measure = measure_operation(
-            context.schema, context, operation, execution.variables, self.limits.default_page_size
+            context.schema, context, operation, execution.variables, self.limits
         )
         for error in violations(self.measure, self.limits):
             context.report_error(error)
@@ -481,6 +527,7 @@ def query_limits(settings: Settings) -> QueryLimits:
         max_tokens=settings.query_max_tokens,
         validation_budget=settings.query_validation_budget,
         default_page_size=DEFAULT_PAGE_SIZE,
+        scan_cost=settings.query_scan_cost,
     )
 
 

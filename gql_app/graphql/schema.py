@@ -15,6 +15,7 @@ from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
+from gql_app.graphql.response_size import BoundedExecutor
 from gql_app.graphql.types import Comment, Post, User
 
 # Each part of the API contributes its mutation type here.
@@ -51,6 +52,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
             *(performance_extensions(settings, caches) if settings and caches else ()),
         ],
         config=StrawberryConfig(batching_config=batching_config(settings) if settings else None),
+        execution_context_class=BoundedExecutor,
     )
     built.caches = caches
     return built

@@ -6,17 +6,31 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import OperationDefinitionNode, get_operation_ast, parse
+from graphql import DocumentNode, OperationDefinitionNode, get_operation_ast, parse
 
+from gql_app.config import load_settings
 from gql_app.graphql import limits
-from gql_app.graphql.limits import Measure, MeasureMemo, document_context, measure_operation
+from gql_app.graphql.limits import (
+    Measure,
+    MeasureMemo,
+    document_context,
+    measure_operation,
+    query_limits,
+)
 from gql_app.graphql.schema import build_schema
+
+LIMITS = query_limits(load_settings())
 
 MEMO_CASES = [
     ("query($n: Int) { users(first: $n) { edges { node { username } } } }", [{"n": 2}, {"n": 5}]),
     ("query($n: Int) { users(first: $n) { totalCount } }", [{"n": 3}, {}, {"n": None}, {"n": 3}]),
     ("query($n: Int) { users(first: $n) { totalCount } }", [{"n": 1}, {"n": True}, {"n": 1.0}]),
     ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", [{"ids": ["a"]}, {"ids": ["a", "b"]}]),
+    ("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", [{"ids": "a"}, {"ids": ["a", "a"]}]),
+    (
+        "query($f: PostFilter) { posts(filter: $f) { totalCount } }",
+        [{"f": {"search": "a"}}, {"f": None}, {"f": {"search": "b"}}],
+    ),
     (
         "query($id: ID!, $n: Int) { user(id: $id) { posts(first: $n) { totalCount } } }",
         [{"id": "a", "n": 4}, {"id": "b", "n": 4}, {"id": "b", "n": 6}],
@@ -28,18 +42,24 @@ MEMO_CASES = [
 ]
 
 
+def parsed(query: str) -> tuple[DocumentNode, OperationDefinitionNode]:
+    """The document of `query` and its one operation."""
+    document = parse(query)
+    operation = get_operation_ast(document)
+    assert operation is not None
+    return document, operation
+
+
 @pytest.mark.parametrize(("query", "requests"), MEMO_CASES)
 def test_remembered_measures_equal_measuring_anew_for_each_request(
     query: str, requests: list[dict[str, Any]]
 ) -> None:
     schema = build_schema()._schema
-    document = parse(query)
-    operation = get_operation_ast(document)
-    assert operation is not None
+    document, operation = parsed(query)
     memo = MeasureMemo(size=8)
     for variables in requests:
-        anew = measure_operation(schema, document_context(document), operation, variables, 20)
-        assert memo.measure(schema, query, document, operation, variables, 20) == anew
+        anew = measure_operation(schema, document_context(document), operation, variables, LIMITS)
+        assert memo.measure(schema, query, document, operation, variables, LIMITS) == anew
 
 
 def test_a_query_is_measured_once_when_no_variable_changes_its_measure(
@@ -54,11 +74,19 @@ def test_a_query_is_measured_once_when_no_variable_changes_its_measure(
 
     monkeypatch.setattr(limits._Measurer, "operation", counted)
     query = "query($id: ID!) { user(id: $id) { username } }"
-    document = parse(query)
-    operation = get_operation_ast(document)
-    assert operation is not None
+    document, operation = parsed(query)
     memo = MeasureMemo(size=8)
     schema = build_schema()._schema
-    measures = {memo.measure(schema, query, document, operation, {"id": i}, 20) for i in "abc"}
+    measures = {memo.measure(schema, query, document, operation, {"id": i}, LIMITS) for i in "abc"}
     assert measures == {Measure(cost=2, depth=2, aliases=0)}
     assert len(measured) == 1
+
+
+def test_a_float_page_size_shares_the_measure_of_the_int_it_coerces_to() -> None:
+    query = "query($n: Int) { users(first: $n) { edges { node { username } } } }"
+    document, operation = parsed(query)
+    memo = MeasureMemo(size=8)
+    schema = build_schema()._schema
+    as_int = memo.measure(schema, query, document, operation, {"n": 100}, LIMITS)
+    assert memo.measure(schema, query, document, operation, {"n": 100.0}, LIMITS) == as_int
+    assert as_int.cost == 1 + 100 * (1 + 1 + 1)
