@@ -6,7 +6,8 @@ rows, result and response in memory until done: 32 large queries at once took a 
 300 MB, and its garbage collector then walked all of them again and again. The rest wait
 their turn, first come first served, before their context (session, loaders) exists.
 Health checks never wait. A request waiting on a worker thread (password hashing) lends its
-slot meanwhile (`slot_lent`): a burst of logins does not hold up the queries.
+slot meanwhile (`slot_lent`): a burst of logins does not hold up the queries. A response
+gives its slot back as it starts, before any wait on the client to read it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class Slots:
@@ -116,10 +117,18 @@ class ConcurrencyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         slot = _Slot(self.slots)
+
+        async def send_released(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                # The response is built (none is streamed): what is left is writing it,
+                # which can wait on a client that does not read (SEND_TIMEOUT_SECONDS).
+                slot.release()
+            await send(message)
+
         await slot.acquire()
         token = _admitted.set(slot)
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_released)
         finally:
             _admitted.reset(token)
             slot.release()

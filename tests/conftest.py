@@ -261,6 +261,23 @@ def require_postgres(postgres: Postgres | None) -> Postgres:
     return postgres
 
 
+def served_database(request: pytest.FixtureRequest, folder: Path) -> str:
+    """The database URL for a server on the backend `request.param`: a copy of the migrated
+    SQLite template in `folder`, or the session's PostgreSQL."""
+    if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "test.db")
+        return f"sqlite+aiosqlite:///{folder / 'test.db'}"
+    return require_postgres(request.getfixturevalue("postgres")).url
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The database backend a test runs on: each database test runs on both."""

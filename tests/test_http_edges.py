@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import select
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, require_postgres
+from tests.conftest import BACKENDS, read_until_closed, served_database
 from tests.reliability.conftest import Served, serving
 
 MAX_CONNECTIONS = 8
@@ -31,13 +30,8 @@ def server(
 ) -> Iterator[tuple[Served, Path]]:
     """One server per backend for the module (these tests write nothing), and its log."""
     folder = tmp_path_factory.mktemp("edges")
-    if request.param == "sqlite":
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "test.db")
-        url = f"sqlite+aiosqlite:///{folder / 'test.db'}"
-    else:
-        url = require_postgres(request.getfixturevalue("postgres")).url
     log = folder / "serve.log"
-    with serving(url, log, **SETTINGS) as served:
+    with serving(served_database(request, folder), log, **SETTINGS) as served:
         yield served, log
 
 
@@ -48,14 +42,6 @@ def port(server: tuple[Served, Path]) -> int:
 
 def connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=GENEROUS)
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    received = b""
-    while chunk := sock.recv(65536):
-        received += chunk
-    return received
 
 
 def error_code(response: bytes) -> str:
