@@ -12,6 +12,9 @@ and waits forever for a head or a body that never completes (slowloris). This pr
 After such an answer it stops sending, and drops what the client still sends for a moment
 before closing, so that the client reads the answer rather than a connection reset.
 
+uvicorn's h11 protocol has a head limit of its own, but answers 400 over it, times out
+nothing either, and parses in Python.
+
 A client that does not read leaves its response in the transport's write buffer, where
 uvicorn's `close()` keeps it until it flushes. So while a connection's buffer is above the
 high-water mark (uvicorn paused writing to it), it is aborted, its buffer freed:
@@ -20,8 +23,6 @@ high-water mark (uvicorn paused writing to it), it is aborted, its buffer freed:
 - when the paused connections of the worker buffer more than `MAX_BUFFERED_RESPONSE_BYTES`
   between them: those paused longest first, until they are under it. (A connection that is
   not paused buffers less than the high-water mark, 64 KiB.)
-uvicorn's h11 protocol has a head limit of its own, but answers 400 over it, times out
-nothing either, and parses in Python.
 """
 
 from __future__ import annotations
