@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     header_timeout_seconds: float = Field(10.0, gt=0)
     body_timeout_seconds: float = Field(30.0, gt=0)
     max_connections: int = Field(1_000, ge=0, description="per worker; 0: no limit")
+    # ... and what it keeps for a client that does not read.
+    send_timeout_seconds: float = Field(30.0, gt=0)
+    max_buffered_response_bytes: int = Field(64 * 1024 * 1024, ge=1_024, description="per worker")
     max_concurrent_requests: int = Field(6, ge=0, description="0: no limit")
     environment: Environment = Environment.DEVELOPMENT
 

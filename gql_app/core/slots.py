@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
@@ -98,13 +98,14 @@ async def slot_lent() -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def slot_held(slots: Slots) -> AsyncIterator[None]:
-    """A slot of `slots` for the block, which code inside may lend (`slot_lent`)."""
+async def slot_held(slots: Slots) -> AsyncIterator[Callable[[], None]]:
+    """A slot of `slots` for the block, which code inside may lend (`slot_lent`); calling
+    what it yields gives the slot back before the block ends."""
     slot = _Slot(slots)
     await slot.acquire()
     token = _admitted.set(slot)
     try:
-        yield
+        yield slot.release
     finally:
         _admitted.reset(token)
         slot.release()

@@ -7,11 +7,12 @@ rows, result and response in memory until done: 32 large queries at once took a 
 their turn, first come first served, before their context (session, loaders) exists.
 Health checks never wait. A request waiting on a worker thread (password hashing) lends its
 slot meanwhile (`slot_lent`, gql_app/core/slots.py): a burst of logins does not hold up the queries.
+A response gives its slot back as it starts, before any wait on the client to read it.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.core.slots import Slots, slot_held
 
@@ -28,5 +29,13 @@ class ConcurrencyLimitMiddleware:
         if scope["type"] != "http" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
-        async with slot_held(self.slots):
-            await self.app(scope, receive, send)
+        async with slot_held(self.slots) as release:
+
+            async def send_released(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    # The response is built (none is streamed): what is left is writing it,
+                    # which can wait on a client that does not read (SEND_TIMEOUT_SECONDS).
+                    release()
+                await send(message)
+
+            await self.app(scope, receive, send_released)

@@ -11,8 +11,18 @@ and waits forever for a head or a body that never completes (slowloris). This pr
 
 After such an answer it stops sending, and drops what the client still sends for a moment
 before closing, so that the client reads the answer rather than a connection reset.
+
 uvicorn's h11 protocol has a head limit of its own, but answers 400 over it, times out
 nothing either, and parses in Python.
+
+A client that does not read leaves its response in the transport's write buffer, where
+uvicorn's `close()` keeps it until it flushes. So while a connection's buffer is above the
+high-water mark (uvicorn paused writing to it), it is aborted, its buffer freed:
+
+- when its client read nothing for `SEND_TIMEOUT_SECONDS`;
+- when the paused connections of the worker buffer more than `MAX_BUFFERED_RESPONSE_BYTES`
+  between them: those paused longest first, until they are under it. (A connection that is
+  not paused buffers less than the high-water mark, 64 KiB.)
 """
 
 from __future__ import annotations
@@ -22,7 +32,12 @@ import functools
 from typing import Literal
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn._types import ASGI3Application
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 
 from gql_app.core.config import Settings, load_settings
 
@@ -34,6 +49,9 @@ Phase = Literal["idle", "head", "body", "closing"]
 
 # Read once per worker process: uvicorn builds a protocol for every connection.
 _settings = functools.cache(load_settings)
+
+# The worker's connections whose writing is paused, paused longest first.
+_paused: dict[LimitedHttpToolsProtocol, None] = {}
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -47,11 +65,79 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._deadline_phase: Phase = "idle"
         self._keep_deadline()
+        self._send_deadline: asyncio.TimerHandle | None = None
+        self._unsent = 0
+        self._running: RequestResponseCycle | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
+        self._end_pause()
+        self._disconnect_running()
         super().connection_lost(exc)
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
+
+    def _disconnect_running(self) -> None:
+        """Tell the request running that its client is gone (the ones queued never run).
+
+        uvicorn tells only the last request it read: behind pipelined requests, the one running
+        would write on to the closed transport (under uvloop, a RuntimeError and a traceback).
+        """
+        if self._running is not None and not self._running.response_complete:
+            self._running.disconnected = True
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        _paused[self] = None
+        self._arm_send_deadline()
+        self._bound_buffered()
+
+    def resume_writing(self) -> None:
+        self._end_pause()
+        super().resume_writing()
+
+    def _end_pause(self) -> None:
+        _paused.pop(self, None)
+        if self._send_deadline is not None:
+            self._send_deadline.cancel()
+            self._send_deadline = None
+
+    def _arm_send_deadline(self) -> None:
+        self._unsent = self.transport.get_write_buffer_size()
+        self._send_deadline = self.loop.call_later(
+            self.settings.send_timeout_seconds, self._send_expired
+        )
+
+    def _send_expired(self) -> None:
+        if self.transport.get_write_buffer_size() < self._unsent:
+            # It reads, slowly: it has the time again, from now, and is the latest paused.
+            _paused[self] = _paused.pop(self)
+            self._arm_send_deadline()
+            return
+        seconds = self.settings.send_timeout_seconds
+        self._abort(f"The client read nothing for SEND_TIMEOUT_SECONDS={seconds:g}.")
+
+    def _bound_buffered(self) -> None:
+        """Abort the connections paused longest while the paused ones buffer over the bound."""
+        limit = self.settings.max_buffered_response_bytes
+        buffered = sum(paused.transport.get_write_buffer_size() for paused in _paused)
+        while buffered > limit:
+            oldest = next(iter(_paused))
+            buffered -= oldest.transport.get_write_buffer_size()
+            oldest._abort(
+                "Responses waiting on clients that do not read passed "
+                f"MAX_BUFFERED_RESPONSE_BYTES={limit} bytes; this one waited longest."
+            )
+
+    def _abort(self, message: str) -> None:
+        """Drop the connection and what its write buffer holds; the app's sends go nowhere."""
+        self.logger.info("%s Aborted the connection.", message)
+        self._end_pause()
+        self._disconnect_running()
+        self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self._phase == "closing":

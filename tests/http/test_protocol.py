@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import select
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.support.postgres import require_postgres
-from tests.support.server import Served, serving
+from tests.support.net import read_until_closed
+from tests.support.server import Served, served_database, serving
 
 MAX_CONNECTIONS = 8
 GENEROUS = 15.0  # seconds a test waits for what takes a second or two
@@ -32,13 +31,8 @@ def server(
 ) -> Iterator[tuple[Served, Path]]:
     """One server per backend for the module (these tests write nothing), and its log."""
     folder = tmp_path_factory.mktemp("edges")
-    if request.param == "sqlite":
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "test.db")
-        url = f"sqlite+aiosqlite:///{folder / 'test.db'}"
-    else:
-        url = require_postgres(request.getfixturevalue("postgres")).url
     log = folder / "serve.log"
-    with serving(url, log, **SETTINGS) as served:
+    with serving(served_database(request, folder), log, **SETTINGS) as served:
         yield served, log
 
 
@@ -49,14 +43,6 @@ def port(server: tuple[Served, Path]) -> int:
 
 def connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=GENEROUS)
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection."""
-    received = b""
-    while chunk := sock.recv(65536):
-        received += chunk
-    return received
 
 
 def error_code(response: bytes) -> str:

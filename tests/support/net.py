@@ -1,4 +1,5 @@
-"""Network helpers of the tests: a free local port, waiting for a server to listen."""
+"""Network helpers of the tests: a free local port, waiting for a server to listen, reading
+what it sends until it closes."""
 
 from __future__ import annotations
 
@@ -24,3 +25,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} (exit status {process.poll()})")
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received

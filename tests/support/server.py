@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,7 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.support.net import free_port, wait_for_port
+from tests.support.postgres import require_postgres
 
 
 @dataclass
@@ -41,3 +45,12 @@ def serving(url: str, log: Path, **settings: object) -> Iterator[Served]:
             if process.poll() is None:
                 process.kill()
             process.wait(timeout=10)
+
+
+def served_database(request: pytest.FixtureRequest, folder: Path) -> str:
+    """The database URL for a server on the backend `request.param`: a copy of the migrated
+    SQLite template in `folder`, or the session's PostgreSQL."""
+    if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "test.db")
+        return f"sqlite+aiosqlite:///{folder / 'test.db'}"
+    return require_postgres(request.getfixturevalue("postgres")).url
