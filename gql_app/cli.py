@@ -88,6 +88,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         timeout_keep_alive=settings.keep_alive_seconds,
         http="gql_app.http.protocol:LimitedHttpToolsProtocol",
         limit_concurrency=settings.max_connections or None,
+        # uvicorn would take X-Forwarded-For from any peer on loopback; the client address
+        # is the app's to decide, from TRUSTED_PROXIES alone (gql_app/http/client_address.py).
+        proxy_headers=False,
     )
 
 

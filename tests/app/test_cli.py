@@ -17,6 +17,7 @@ from gql_app.core.config import load_settings
 from gql_app.db import create_engine, migrate
 from tests.support.net import free_port
 from tests.support.postgres import Postgres
+from tests.support.server import serving
 
 GQL_APP = str(Path(sys.executable).with_name("gql-app"))
 
@@ -245,3 +246,33 @@ async def test_serve_keeps_idle_connections_open_for_keep_alive_seconds(tmp_path
         await asyncio.wait_for(process.wait(), timeout=30)
     assert still_open
     assert closed
+
+
+REGISTER = (
+    'mutation { register(input: {username: "owner", email: "owner@example.com",'
+    ' password: "correct horse"}) { __typename } }'
+)
+LOGIN = (
+    'mutation($password: String!) { login(input: {login: "owner", password: $password})'
+    " { __typename } }"
+)
+
+
+async def test_serve_counts_a_login_under_its_peer_whatever_x_forwarded_for_says(
+    database_url: str, tmp_path: Path
+) -> None:
+    """uvicorn's own proxy headers are off: a client on loopback (uvicorn's default trusted
+    proxy) cannot name another address for the throttle; only `TRUSTED_PROXIES` can."""
+    with serving(database_url, tmp_path / "serve.log", login_max_failures=1) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as http:
+            await http.post("/graphql", json={"query": REGISTER})
+            wrong = await http.post(
+                "/graphql", json={"query": LOGIN, "variables": {"password": "wrong password"}}
+            )
+            forged = await http.post(
+                "/graphql",
+                json={"query": LOGIN, "variables": {"password": "correct horse"}},
+                headers={"X-Forwarded-For": "203.0.113.7"},
+            )
+    assert wrong.json()["data"]["login"]["__typename"] == "InvalidCredentials"
+    assert forged.json()["data"]["login"]["__typename"] == "RateLimited"
