@@ -283,10 +283,14 @@ class MeasureMemo:
         limits: QueryLimits,
     ) -> Measure:
         """What `measure_operation` answers for `operation` of `document`, parsed from `query`."""
-        coerced = coerce_variables(schema, operation, variables)
-        given = coerced.coerced if coerced is not None else {}
         operation_key = (query, operation.name.value if operation.name else None)
         read = self._read.get(operation_key)
+        if read == ():  # the measure reads no variable: none needs coercing to find it
+            known = self._measures.get(operation_key)
+            if known is not None:
+                return known
+        coerced = coerce_variables(schema, operation, variables)
+        given = coerced.coerced if coerced is not None else {}
         key = _measure_key(operation_key, read, given) if read is not None else None
         found = self._measures.get(key) if key is not None else None
         if found is not None:

@@ -77,6 +77,26 @@ def test_a_query_is_measured_once_when_no_variable_changes_its_measure(
     assert len(measured) == 1
 
 
+def test_a_remembered_measure_that_reads_no_variable_coerces_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    coerced: list[object] = []
+    coerce = cost.coerce_variables
+
+    def counted(*arguments: Any) -> Any:
+        coerced.append(arguments)
+        return coerce(*arguments)
+
+    monkeypatch.setattr(cost, "coerce_variables", counted)
+    query = "query($id: ID!) { user(id: $id) { username } }"
+    document, operation = parsed(query)
+    memo = MeasureMemo(size=8)
+    schema = build_schema()._schema
+    for key in "abc":
+        memo.measure(schema, query, document, operation, {"id": key}, LIMITS)
+    assert len(coerced) == 1
+
+
 def test_a_float_page_size_shares_the_measure_of_the_int_it_coerces_to() -> None:
     query = "query($n: Int) { users(first: $n) { edges { node { username } } } }"
     document, operation = parsed(query)
