@@ -9,11 +9,11 @@ is not an error: nobody is left to answer, and the app never runs.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql_app.core.errors import error_body
 from gql_app.http.headers import header
 
 CODE = "REQUEST_TOO_LARGE"
@@ -55,7 +55,7 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         message = f"The request body is larger than MAX_REQUEST_BYTES={self.max_bytes} bytes."
-        body = json.dumps({"errors": [{"message": message, "extensions": {"code": CODE}}]})
+        body = error_body(message, CODE)
         await send(
             {
                 "type": "http.response.start",
@@ -68,4 +68,4 @@ class BodySizeLimitMiddleware:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": body.encode()})
+        await send({"type": "http.response.body", "body": body})

@@ -31,7 +31,6 @@ import asyncio
 import functools
 from typing import Literal
 
-import orjson
 from uvicorn._types import ASGI3Application
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -40,6 +39,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from gql_app.core.config import Settings, load_settings
+from gql_app.core.errors import error_body
 
 HEADER_TOO_LARGE = "REQUEST_HEADER_TOO_LARGE"
 TIMEOUT = "REQUEST_TIMEOUT"
@@ -227,7 +227,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _answer(self, status: int, message: str, code: str) -> None:
         """Write `status` with a GraphQL error body, then linger and close."""
         self.logger.info("%s Answered %d and closed the connection.", message, status)
-        body = orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+        body = error_body(message, code)
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
