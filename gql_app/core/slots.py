@@ -97,15 +97,26 @@ async def slot_lent() -> AsyncIterator[None]:
         yield
 
 
-@asynccontextmanager
-async def slot_held(slots: Slots) -> AsyncIterator[Callable[[], None]]:
+class _Held:
+    """`slot_held`'s context manager. A class, not an async generator: one is entered per
+    request, and an async generator costs the loop's first-iteration hook and a weak set."""
+
+    __slots__ = ("_slot", "_token")
+
+    def __init__(self, slots: Slots) -> None:
+        self._slot = _Slot(slots)
+
+    async def __aenter__(self) -> Callable[[], None]:
+        await self._slot.acquire()
+        self._token = _admitted.set(self._slot)
+        return self._slot.release
+
+    async def __aexit__(self, *_exc_info: object) -> None:
+        _admitted.reset(self._token)
+        self._slot.release()
+
+
+def slot_held(slots: Slots) -> _Held:
     """A slot of `slots` for the block, which code inside may lend (`slot_lent`); calling
-    what it yields gives the slot back before the block ends."""
-    slot = _Slot(slots)
-    await slot.acquire()
-    token = _admitted.set(slot)
-    try:
-        yield slot.release
-    finally:
-        _admitted.reset(token)
-        slot.release()
+    the callable it enters with gives the slot back before the block ends."""
+    return _Held(slots)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 from fastapi import Request
 from starlette.types import Scope
@@ -78,25 +77,40 @@ class Context(BaseContext):
             return await queries.user_by_token_hash(session, self.token_hash, utcnow())
 
 
-@asynccontextmanager
-async def operation_context(
+class _OperationContext:
+    """`operation_context`'s context manager. A class, not an async generator: one is
+    entered per operation, and an async generator costs the loop's first-iteration hook and
+    a weak set."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: Context) -> None:
+        self._context = context
+
+    async def __aenter__(self) -> Context:
+        return self._context
+
+    async def __aexit__(self, *_exc_info: object) -> None:
+        await self._context.db.close()
+
+
+def operation_context(
     resources: Resources, *, request_id: str, authorization: str | None, scope: Scope
-) -> AsyncIterator[Context]:
+) -> _OperationContext:
     """The context of one operation: its own session (closed when the block ends, however it
     ends) and loaders, its viewer, request id and client address (from the ASGI `scope`).
-    Every transport builds its context here."""
-    db = RequestSession(resources.sessionmaker)
-    try:
-        yield Context(
-            db=db,
+    Every transport builds its context here. The session connects on its first unit of
+    work, so a context made but never entered holds nothing."""
+    return _OperationContext(
+        Context(
+            db=RequestSession(resources.sessionmaker),
             settings=resources.settings,
             request_id=request_id,
             authorization=authorization,
             client_address=client_address(scope, resources.settings.trusted_proxies),
             loop=resources.loop,
         )
-    finally:
-        await db.close()
+    )
 
 
 async def get_context(request: Request) -> AsyncIterator[Context]:
