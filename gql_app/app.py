@@ -11,19 +11,24 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
 from gql_app.core.resources import Resources, attach_resources, resources_of
 from gql_app.db import (
+    ReplicaSet,
     create_engine,
     create_sessionmaker,
     describe_error,
     migrate,
     public_database_error,
+    replica_set,
+    replicas_of,
 )
 from gql_app.domain import security
+from gql_app.graphql.read_after import READ_AFTER_HEADER
 from gql_app.graphql.transport.fast_path import FastQueryPath
 from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
@@ -44,6 +49,18 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def start_replicas(settings: Settings, engine: AsyncEngine) -> ReplicaSet | None:
+    """The replicas reads may use, if any (SQLite ignores `DATABASE_REPLICA_URLS`, and says so)."""
+    if settings.is_sqlite and settings.database_replica_urls:
+        logger.warning(
+            "DATABASE_REPLICA_URLS is ignored: DATABASE_URL is SQLite, which has no replicas;"
+            " every read goes to DATABASE_URL"
+        )
+    if not settings.replica_urls:
+        return None
+    return replica_set(settings, engine, queries.REPLICATION)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is created when it starts and disposed when it stops."""
     settings = settings if settings is not None else load_settings()
@@ -52,12 +69,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         security.configure_hashing(settings.password_hash_concurrency)
         engine = create_engine(settings)
+        replicas = start_replicas(settings, engine)
+        if replicas is not None:
+            await replicas.start()
         loop = asyncio.get_running_loop()
         attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))
         freeze_startup_objects()
         try:
             yield
         finally:
+            if replicas is not None:
+                await replicas.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -88,8 +110,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Accept",
+                "X-Request-ID",
+                READ_AFTER_HEADER,
+            ],
+            expose_headers=["X-Request-ID", READ_AFTER_HEADER],
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware)
@@ -102,7 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        """Ready when the database answers and is at the code's migration revision."""
+        """Ready when the database answers and is at the code's migration revision; with
+        replicas, how each is as this worker's last check found it."""
         resources = resources_of(app)
         head = migrate.head_revision()
         try:
@@ -120,6 +149,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if revision != head:
             reason = f"database at migration {revision or 'none'}, code expects {head}"
             return JSONResponse({"status": "behind", "reason": reason}, status_code=503)
-        return JSONResponse({"status": "ready", "revision": revision})
+        ready: dict[str, object] = {"status": "ready", "revision": revision}
+        replicas = replicas_of(resources.engine)
+        if replicas is not None:  # what they say never makes the worker unready
+            ready["replicas"] = replicas.report()
+        return JSONResponse(ready)
 
     return app

@@ -48,17 +48,21 @@ from tests.support.app import (
     running_app,
 )
 from tests.support.postgres import (
+    _RECREATE,
     _TRUNCATE,
     IN_CI,
+    REPLICATED_DB,
     SCRATCH_DB,
     TEST_DB,
     UNICODE_DB,
     Postgres,
     PostgresCluster,
+    Replicated,
     _asyncpg_dsn,
     _postgres_bindir,
     _postgres_skip_reason,
     _recreate_database,
+    execute_sql,
     require_postgres,
     run_async_blocking,
     unavailable,
@@ -164,6 +168,27 @@ def postgres_bindir() -> Path:
     return bindir
 
 
+@pytest.fixture(scope="session")
+def replicated(postgres_bindir: Path) -> Iterator[Replicated]:
+    """A primary and a streaming replica of it (`pg_basebackup -R`), made once per session
+    when a test asks: the database `REPLICATED_DB` at head on both. A test that stops the
+    replica or pauses its replay starts or resumes it before it ends."""
+    primary = PostgresCluster(postgres_bindir)
+    replica = PostgresCluster(postgres_bindir)
+    primary.init()
+    primary.start()
+    try:
+        run_async_blocking(execute_sql(primary.url, *_RECREATE[REPLICATED_DB]))
+        pair = Replicated(primary, replica, REPLICATED_DB)
+        run_async_blocking(migrate.upgrade(load_settings(database_url=pair.primary_url)))
+        replica.init_replica_of(primary)
+        replica.start()
+        yield pair
+    finally:
+        replica.remove()
+        primary.remove()
+
+
 @pytest.fixture
 async def scratch_database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database (no migrations applied), on the test's backend."""
@@ -226,6 +251,27 @@ def app_with(database_url: str) -> AppWith:
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
         async with running_app(load_settings(database_url=database_url, **overrides)) as pair:
+            yield pair[1]
+
+    return start
+
+
+@pytest.fixture
+def replicated_app(replicated: Replicated) -> AppWith:
+    """`async with replicated_app(replica_max_lag_ms=100) as client`: a client of the app on
+    the `replicated` primary with its replica, checked every 50 ms, under more settings."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = load_settings(
+            **{
+                "database_url": replicated.primary_url,
+                "database_replica_urls": replicated.replica_url,
+                "replica_check_interval_ms": 50,
+                **overrides,
+            }
+        )
+        async with running_app(settings) as pair:
             yield pair[1]
 
     return start

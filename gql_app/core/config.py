@@ -84,6 +84,13 @@ def parse_url_ssl(raw: str) -> tuple[SslMode | None, str | None]:
     return _LIBPQ_SSLMODES[mode_value], ca_value
 
 
+def _comma_separated(value: object) -> object:
+    """A string as the tuple of its comma-separated parts, stripped; other values as given."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
 _ORIGIN = re.compile(r"\*|https?://[^/\s:]+(:\d{1,5})?")
 
 
@@ -106,6 +113,12 @@ class Settings(BaseSettings):
     db_echo: bool = False
     db_pgbouncer: bool = False
     db_connect_timeout: float = Field(5.0, gt=0)
+    # Streaming replicas for reads (gql_app/db/replicas.py); PostgreSQL only.
+    database_replica_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    db_replica_pool_size: int | None = Field(None, ge=1, le=1000, description="DB_POOL_SIZE")
+    replica_max_lag_ms: int = Field(1000, ge=0)
+    replica_check_interval_ms: int = Field(500, ge=10, le=60_000)
+    replica_check_timeout_ms: int = Field(1000, ge=10, le=60_000)
 
     shutdown_grace_seconds: int = Field(10, ge=1)
     access_log: bool = False
@@ -161,12 +174,29 @@ class Settings(BaseSettings):
             parse_url_ssl(value)
         return value
 
+    @field_validator("database_replica_urls", mode="before")
+    @classmethod
+    def _replica_urls(cls, value: object) -> object:
+        """A comma-separated list of PostgreSQL URLs, in the forms `DATABASE_URL` takes."""
+        value = _comma_separated(value)
+        if isinstance(value, list | tuple):
+            for number, url in enumerate(value, start=1):
+                if not isinstance(url, str):
+                    raise ValueError(f"replica {number} is not a URL")
+                try:
+                    parsed = normalize_database_url(url)
+                    parse_url_ssl(url)
+                except ValueError as exc:
+                    raise ValueError(f"replica {number}: {exc}") from None
+                if parsed.get_backend_name() != "postgresql":
+                    raise ValueError(f"replica {number}: replicas are PostgreSQL servers")
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: object) -> object:
         """A comma-separated list of origins (`https://app.example.com`), or `*`."""
-        if isinstance(value, str):
-            value = tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        value = _comma_separated(value)
         if isinstance(value, list | tuple):
             for origin in value:
                 if not isinstance(origin, str) or not _ORIGIN.fullmatch(origin):
@@ -204,6 +234,15 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
+
+    @property
+    def replica_urls(self) -> tuple[str, ...]:
+        """The replicas reads may use: none on SQLite, which ignores `DATABASE_REPLICA_URLS`."""
+        return () if self.is_sqlite else self.database_replica_urls
+
+    @property
+    def replica_pool_size(self) -> int:
+        return self.db_replica_pool_size or self.db_pool_size
 
     def _unless_production(self, setting: bool | None) -> bool:
         """The setting if given, else on in development and off in production."""

@@ -16,6 +16,13 @@ from gql_app.db.expressions import one_of
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, WRITE_OPTION, ReadUnitWroteError
 from gql_app.db.postgresql import APPLICATION_NAME, copy_records
 from gql_app.db.reads import ReadResult, Reads
+from gql_app.db.replicas import (
+    ReplicaSet,
+    ReplicationQueries,
+    parse_position,
+    replica_set,
+    replicas_of,
+)
 from gql_app.db.session import RequestSession, SessionClosedError, create_sessionmaker
 
 __all__ = [
@@ -26,6 +33,8 @@ __all__ = [
     "ReadResult",
     "ReadUnitWroteError",
     "Reads",
+    "ReplicaSet",
+    "ReplicationQueries",
     "RequestSession",
     "SessionClosedError",
     "copy_records",
@@ -36,6 +45,9 @@ __all__ = [
     "foreign_key_violation",
     "is_stale_statement",
     "one_of",
+    "parse_position",
     "public_database_error",
+    "replica_set",
+    "replicas_of",
     "unique_violation",
 ]

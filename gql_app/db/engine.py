@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 from gql_app.core.config import Settings
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, _refuse_writes_in_reads
 from gql_app.db.postgresql import (
+    PoolShape,
     _ping_outside_a_transaction,
     _ping_when_idle,
     _postgres_connect_args,
@@ -37,14 +38,21 @@ _DROP_DEBUG_RECORDS = _DropDebugRecords()
 
 
 def create_engine(
-    settings: Settings, *, url: URL | None = None, raw_url: str | None = None, pooled: bool = True
+    settings: Settings,
+    *,
+    url: URL | None = None,
+    raw_url: str | None = None,
+    pooled: bool = True,
+    shape: PoolShape | None = None,
 ) -> AsyncEngine:
     """The engine for `url` (default: the application's), configured for its dialect.
 
-    `pooled=False` gives a connection per use, for one-shot commands such as migrations.
+    `pooled=False` gives a connection per use, for one-shot commands such as migrations;
+    `shape` shapes a PostgreSQL pool other than the application's (a replica's).
     """
     url = url if url is not None else settings.url
     raw_url = raw_url if raw_url is not None else settings.database_url
+    shape = shape if shape is not None else PoolShape.of(settings)
     # Bound parameters carry passwords, hashes and tokens: never in logs or error messages.
     options: dict[str, Any] = {
         "echo": settings.db_echo,
@@ -54,13 +62,13 @@ def create_engine(
     if not pooled:
         options["poolclass"] = pool.NullPool
     if url.get_backend_name() == "postgresql":
-        options["connect_args"] = _postgres_connect_args(settings, raw_url)
+        options["connect_args"] = _postgres_connect_args(settings, raw_url, shape)
         if not settings.db_pgbouncer:  # behind it, the statement timeout needs a transaction
             options["execution_options"] = {AUTOCOMMIT_READS_OPTION: True}
         if pooled:
             options |= {
-                "pool_size": settings.db_pool_size,
-                "max_overflow": settings.db_max_overflow,
+                "pool_size": shape.size,
+                "max_overflow": shape.overflow,
                 "pool_timeout": settings.db_pool_timeout,
                 "pool_recycle": settings.db_pool_recycle,
                 "pool_use_lifo": True,

@@ -10,6 +10,7 @@ from collections.abc import (
     Callable,
     Sequence,
 )
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -35,18 +36,37 @@ def _pgbouncer_statement_name() -> str:
     return f"__asyncpg_{uuid.uuid4()}__"
 
 
-def _postgres_connect_args(settings: Settings, raw_url: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PoolShape:
+    """A PostgreSQL pool: its size and overflow, the `application_name` its connections show
+    in `pg_stat_activity`, and a timeout (seconds) for connecting and for every statement
+    (None: `DB_CONNECT_TIMEOUT`, and no bound but the server's `statement_timeout`)."""
+
+    size: int
+    overflow: int
+    application_name: str = APPLICATION_NAME
+    timeout: float | None = None
+
+    @classmethod
+    def of(cls, settings: Settings) -> PoolShape:
+        """The application's pool on the primary."""
+        return cls(settings.db_pool_size, settings.db_max_overflow)
+
+
+def _postgres_connect_args(settings: Settings, raw_url: str, pool: PoolShape) -> dict[str, Any]:
     mode, ca_file = settings.ssl_for(raw_url)
-    server_settings = {"application_name": APPLICATION_NAME}
+    server_settings = {"application_name": pool.application_name}
     if not settings.db_pgbouncer:
         # PgBouncer refuses this startup parameter (or, told to ignore it, drops it):
         # behind it the timeout is set per transaction instead (`_statement_timeout_setter`).
         server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     args: dict[str, Any] = {
-        "timeout": settings.db_connect_timeout,
+        "timeout": pool.timeout or settings.db_connect_timeout,
         "server_settings": server_settings,
         "ssl": _ssl_context(mode, str(ca_file) if ca_file else None),
     }
+    if pool.timeout is not None:
+        args["command_timeout"] = pool.timeout
     if settings.db_pgbouncer:
         # A transaction-pooling proxy hands each transaction another server connection:
         # no statement cache, and unique names for the statements asyncpg must prepare.

@@ -18,9 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from gql_app.core.lru import LRU
-from gql_app.db.errors import ConnectionLostError, is_stale_statement, public_database_error
+from gql_app.db.errors import (
+    ConnectionLostError,
+    describe_error,
+    is_stale_statement,
+    public_database_error,
+)
 from gql_app.db.options import _AUTOCOMMIT_READ, AUTOCOMMIT_READS_OPTION, WRITE_OPTION
 from gql_app.db.reads import Reads, _driver_plans, _DriverReads, _observed, _Plan
+from gql_app.db.replicas import parse_position, replicas_of
 
 T = TypeVar("T")
 
@@ -32,6 +38,9 @@ _IN_AUTOCOMMIT_READ = "gql_app_in_autocommit_read"
 
 
 _STALE_RERUN = "statement made stale by a schema change; running %s again"
+
+
+_ON_THE_PRIMARY = "a read failed on %s (%s); it runs again on the primary"
 
 
 async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) -> T:
@@ -102,7 +111,9 @@ class RequestSession:
     first `transaction()`: a request that only reads (`read()`) never needs one.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, read_after: str | None = None
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
@@ -113,6 +124,34 @@ class RequestSession:
         self._engine = bind
         self._autocommit_reads = bool(bind.get_execution_options().get(AUTOCOMMIT_READS_OPTION))
         self._plans = _driver_plans(bind) if self._autocommit_reads else None
+        self._wrote = False
+        # Where read units may go (DESIGN.md contract 13): the replicas that replayed
+        # `read_after` (a commit position the client saw); None: the primary only.
+        self._replicas = replicas_of(bind)
+        self._after: int | None = None
+        if self._replicas is not None and read_after is not None:
+            self._after = parse_position(read_after)
+            if self._after is None:  # not a position: no replica is known to be past it
+                self._replicas = None
+
+    def use_primary(self) -> None:
+        """Every later read unit reads the primary (a mutation's, or after a write)."""
+        self._replicas = None
+
+    @property
+    def wrote(self) -> bool:
+        """A write unit of this session committed."""
+        return self._wrote
+
+    async def commit_position(self) -> str | None:
+        """With replicas, after a write committed: the primary's WAL position past it, which
+        a later request sends back to read what it wrote; None otherwise."""
+        replicas = replicas_of(self._engine)
+        if not self._wrote or replicas is None:
+            return None
+        async with self._turn():
+            with _public_database_errors():
+                return await replicas.commit_position()
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -136,6 +175,8 @@ class RequestSession:
             if self._session is None:
                 self._session = self._sessionmaker()
             session = self._session
+            if write:
+                self.use_primary()
             with _public_database_errors():
                 try:
                     await session.begin()
@@ -147,6 +188,7 @@ class RequestSession:
                     yield session
                     session.info.pop(_IN_AUTOCOMMIT_READ, None)
                     await session.commit()
+                    self._wrote = self._wrote or write
                 except BaseException:
                     session.info.pop(_IN_AUTOCOMMIT_READ, None)
                     session.expunge_all()
@@ -182,22 +224,48 @@ class RequestSession:
         by a schema change reruns the unit once (it only read; on the driver, asyncpg
         prepares it anew by itself); failures of the database leave as the `PublicError` of
         `public_database_error`.
+
+        With replicas (`replicas_of`), a read unit goes to one in rotation that replayed the
+        request's `read_after`, unless the session wrote or was told `use_primary`; a read
+        that fails there because of the replica (its connection, a recovery conflict, a
+        full pool) runs again on the primary. `transaction()` units always use the primary:
+        the viewer's lookup among them (DESIGN.md contract 13).
         """
         async with self._turn():
             with _public_database_errors():
-                return await _once_more_if_stale(lambda: self._read(work), "the read")
+                replicas = self._replicas
+                if replicas is not None and (replica := replicas.pick(self._after)) is not None:
+                    try:
+                        return await _once_more_if_stale(
+                            lambda: self._read(work, replica.engine, replica.plans), "the read"
+                        )
+                    except Exception as exc:
+                        if not replicas.read_failed(replica, exc):
+                            raise
+                        logger.info(_ON_THE_PRIMARY, replica.name, describe_error(exc))
+                return await _once_more_if_stale(
+                    lambda: self._read(work, self._engine, self._plans), "the read"
+                )
 
-    async def _read(self, work: Callable[[Reads], Awaitable[T]]) -> T:
-        if self._plans is not None and not _observed(self._engine.sync_engine):
-            return await self._read_on_driver(work, self._plans)
+    async def _read(
+        self,
+        work: Callable[[Reads], Awaitable[T]],
+        engine: AsyncEngine,
+        plans: LRU[Executable, _Plan] | None,
+    ) -> T:
+        if plans is not None and not _observed(engine.sync_engine):
+            return await self._read_on_driver(work, engine, plans)
         if self._autocommit_reads:
-            async with _readers(self._engine).connect() as connection:
+            async with _readers(engine).connect() as connection:
                 return await work(connection)
-        async with self._engine.begin() as connection:
+        async with engine.begin() as connection:
             return await work(connection)
 
     async def _read_on_driver(
-        self, work: Callable[[Reads], Awaitable[T]], plans: LRU[Executable, _Plan]
+        self,
+        work: Callable[[Reads], Awaitable[T]],
+        engine: AsyncEngine,
+        plans: LRU[Executable, _Plan],
     ) -> T:
         """`work` on `_DriverReads`, on a connection of the engine's pool (pinged as usual).
 
@@ -205,13 +273,13 @@ class RequestSession:
         the unit fails with `ConnectionLostError`; one whose statement was cancelled midway
         is closed rather than returned.
         """
-        fairy = await self._engine.raw_connection()
+        fairy = await engine.raw_connection()
         connection = fairy.driver_connection
         try:
-            return await work(_DriverReads(connection, plans, self._engine.dialect))
+            return await work(_DriverReads(connection, plans, engine.dialect))
         except Exception as exc:
             if connection is None or connection.is_closed() or isinstance(exc, OSError):
-                self._engine.sync_engine.pool._invalidate(fairy, exc)
+                engine.sync_engine.pool._invalidate(fairy, exc)
                 raise ConnectionLostError("the connection broke during a read") from exc
             raise
         except BaseException as exc:

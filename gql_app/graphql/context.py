@@ -17,8 +17,12 @@ from gql_app.db.models import User, utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.execution.response_size import ResponseBudget
 from gql_app.http.client_address import client_address
+from gql_app.http.headers import header
 from gql_app.http.request_id import request_id_of
 from gql_app.loading.loaders import Loaders
+
+# What a client sends back of a response's `extensions.readAfter` (as ASGI names headers).
+READ_AFTER_REQUEST_HEADER = b"x-read-after"
 
 
 class Context(BaseContext):
@@ -99,11 +103,15 @@ def operation_context(
 ) -> _OperationContext:
     """The context of one operation: its own session (closed when the block ends, however it
     ends) and loaders, its viewer, request id and client address (from the ASGI `scope`).
+    The session's reads come after the commit position of the `X-Read-After` header, if
+    the request sends one (gql_app/graphql/read_after.py).
     Every transport builds its context here. The session connects on its first unit of
     work, so a context made but never entered holds nothing."""
     return _OperationContext(
         Context(
-            db=RequestSession(resources.sessionmaker),
+            db=RequestSession(
+                resources.sessionmaker, read_after=header(scope, READ_AFTER_REQUEST_HEADER)
+            ),
             settings=resources.settings,
             request_id=request_id,
             authorization=authorization,

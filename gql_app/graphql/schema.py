@@ -16,6 +16,7 @@ from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
+from gql_app.graphql.read_after import ReadYourWrites
 from gql_app.graphql.types import Comment, Post, User
 from gql_app.graphql.unreadable import RefuseOverlongIntegers
 
@@ -51,6 +52,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
             MaskUnexpectedErrors,
             RefuseOverlongIntegers,
             *(hardening_extensions(settings) if settings else ()),
+            *((ReadYourWrites,) if settings and settings.replica_urls else ()),
             *(performance_extensions(settings, caches) if settings and caches else ()),
         ],
         config=StrawberryConfig(batching_config=batching_config(settings) if settings else None),

@@ -29,12 +29,16 @@ from gql_app.queries.accounts import (
     user_by_username_ignoring_case,
 )
 from gql_app.queries.admin import (
+    REPLICATION,
     ConnectionState,
+    commit_position,
     connection_states,
     connection_tls,
     connections_by_state,
     count_users,
+    flushed_position,
     ping,
+    replay_position,
 )
 from gql_app.queries.content import (
     AuthorMissingError,
@@ -92,6 +96,7 @@ __all__ = [
     "POST_COMMENTS",
     "POST_ROW",
     "RELATIONS",
+    "REPLICATION",
     "USERS_BY_USERNAME",
     "USERS_NEWEST",
     "USERS_OLDEST",
@@ -113,6 +118,7 @@ __all__ = [
     "clear_login_failures",
     "comment_author_id",
     "comments_by_ids",
+    "commit_position",
     "connection_states",
     "connection_tls",
     "connections_by_state",
@@ -126,6 +132,7 @@ __all__ = [
     "delete_comment",
     "delete_post",
     "delete_user",
+    "flushed_position",
     "insert_comment",
     "insert_comments",
     "insert_post",
@@ -138,6 +145,7 @@ __all__ = [
     "posts_by_ids",
     "related_counts",
     "related_pages",
+    "replay_position",
     "revoke_other_tokens",
     "revoke_token",
     "set_password_hash",

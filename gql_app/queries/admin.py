@@ -11,6 +11,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from gql_app.db import ReplicationQueries
 from gql_app.db.models import User
 
 _ping = text("SELECT 1")
@@ -38,6 +39,39 @@ _connection_states = text(
     " FROM pg_stat_activity WHERE application_name = :application_name"
     " AND pid <> pg_backend_pid() ORDER BY state, seconds DESC"
 )
+
+
+# Replication (gql_app/db/replicas.py): WAL positions as PostgreSQL writes them, `16/B374D848`.
+_commit_position = text("SELECT pg_current_wal_insert_lsn()::text")
+
+
+_flushed_position = text("SELECT pg_current_wal_flush_lsn()::text")
+
+
+_replay_position = text("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
+
+
+async def commit_position(connection: AsyncConnection) -> str:
+    """PostgreSQL primary only: a WAL position at or past the end of every transaction
+    committed so far (the insert position: with `synchronous_commit=off` the commit may not
+    be flushed yet)."""
+    position: str = await connection.scalar(_commit_position)
+    return position
+
+
+async def flushed_position(connection: AsyncConnection) -> str:
+    """PostgreSQL primary only: how far its WAL is flushed (as far as a replica can replay)."""
+    position: str = await connection.scalar(_flushed_position)
+    return position
+
+
+async def replay_position(connection: AsyncConnection) -> tuple[bool, str | None]:
+    """PostgreSQL: whether the server is a replica (in recovery), and how far it replayed."""
+    row = (await connection.execute(_replay_position)).one()
+    return bool(row[0]), row[1]
+
+
+REPLICATION = ReplicationQueries(commit_position, flushed_position, replay_position)
 
 
 async def ping(connection: AsyncConnection) -> None:

@@ -9,7 +9,13 @@ from gql_app.core.config import Settings, SettingsError, SslMode, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "DB_POOL_SIZE", "DB_SSL_MODE", "DB_SSL_CA"):
+    for name in (
+        "DATABASE_URL",
+        "DB_POOL_SIZE",
+        "DB_SSL_MODE",
+        "DB_SSL_CA",
+        "DATABASE_REPLICA_URLS",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -78,3 +84,45 @@ def test_settings_are_immutable() -> None:
     settings: Settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.db_pool_size = 5
+
+
+def test_replica_urls_are_a_comma_separated_list_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@primary/app")
+    monkeypatch.setenv("DATABASE_REPLICA_URLS", " postgres://u@r1/app , postgresql://u@r2/app,")
+    settings = load_settings()
+    assert settings.replica_urls == ("postgres://u@r1/app", "postgresql://u@r2/app")
+
+
+def test_there_are_no_replicas_by_default_and_their_pools_are_the_primarys_size() -> None:
+    settings = load_settings(database_url="postgresql://u@primary/app", db_pool_size=7)
+    assert settings.replica_urls == ()
+    assert settings.replica_pool_size == 7
+    assert settings.replica_max_lag_ms == 1000
+
+
+def test_db_replica_pool_size_sizes_the_replica_pools() -> None:
+    settings = load_settings(db_pool_size=7, db_replica_pool_size=3)
+    assert settings.replica_pool_size == 3
+
+
+def test_sqlite_has_no_replicas_whatever_the_setting() -> None:
+    settings = load_settings(database_replica_urls="postgresql://u@r1/app")
+    assert settings.is_sqlite
+    assert settings.replica_urls == ()
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("postgresql://u@r1/app,sqlite+aiosqlite:///r.db", "replica 2: replicas are PostgreSQL"),
+        ("mysql://u@r1/app", "replica 1: unsupported database 'mysql'"),
+        ("postgresql://u@r1/app?sslmode=sometimes", "replica 1: unknown sslmode"),
+    ],
+)
+def test_a_replica_url_that_is_not_postgresql_fails_naming_the_replica(
+    raw: str, problem: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"DATABASE_REPLICA_URLS: {problem}"):
+        load_settings(database_url="postgresql://u@primary/app", database_replica_urls=raw)

@@ -32,6 +32,9 @@ SCRATCH_DB = "gql_app_scratch"
 UNICODE_DB = "gql_app_unicode"
 
 
+REPLICATED_DB = "gql_app_replicated"
+
+
 _TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
 
 
@@ -126,14 +129,51 @@ class PostgresCluster:
             "start",
         )
 
+    def init_replica_of(self, primary: PostgresCluster) -> None:
+        """This cluster as a streaming replica of `primary` (`pg_basebackup -R`: it starts
+        in recovery, streaming from it). initdb's pg_hba.conf trusts local replication."""
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres")
+        self._run(
+            "pg_basebackup",
+            "-D",
+            str(self.data),
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+            "-d",
+            f"host=127.0.0.1 port={primary.port} user=postgres",
+        )
+
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def remove(self) -> None:
         try:
-            self.stop()
+            if (self.data / "postmaster.pid").exists():  # not already stopped
+                self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """A primary and a streaming replica of it; `database` is at the head migration on both."""
+
+    primary: PostgresCluster
+    replica: PostgresCluster
+    database: str
+
+    @property
+    def primary_url(self) -> str:
+        return make_url(self.primary.url).set(database=self.database).render_as_string(False)
+
+    @property
+    def replica_url(self) -> str:
+        return make_url(self.replica.url).set(database=self.database).render_as_string(False)
 
 
 @dataclass(frozen=True)
@@ -163,6 +203,10 @@ _RECREATE = {
         "CREATE DATABASE gql_app_scratch",
     ),
     # The cluster's locale C lowercases ASCII only; C.utf8 lowercases all of Unicode.
+    REPLICATED_DB: (
+        "DROP DATABASE IF EXISTS gql_app_replicated WITH (FORCE)",
+        "CREATE DATABASE gql_app_replicated",
+    ),
     UNICODE_DB: (
         "DROP DATABASE IF EXISTS gql_app_unicode WITH (FORCE)",
         "CREATE DATABASE gql_app_unicode TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C.utf8'",

@@ -1,0 +1,112 @@
+"""Reads on streaming replicas (gql_app/db/replicas.py): where units of work go, and what
+a replica that lags, stops or comes back does to them. Real servers: a primary and a
+replica of it made with `pg_basebackup -R` (the `replicated` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from gql_app.db import APPLICATION_NAME, parse_position
+from tests.support.app import AppWith, graphql
+from tests.support.postgres import Replicated
+from tests.support.replicas import (
+    CREATE_POST,
+    POSTS,
+    in_rotation,
+    pause_replay,
+    read_posts,
+    register,
+    replica_report,
+    resume_replay,
+)
+
+REPLICA_POOL = f"{APPLICATION_NAME}_replica_1"
+
+
+async def last_statements(url: str, application_name: str) -> list[str]:
+    """The last statement of each connection of `application_name` on the server of `url`."""
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT query FROM pg_stat_activity WHERE application_name = $1", application_name
+        )
+    finally:
+        await connection.close()
+    return [row["query"] for row in rows]
+
+
+def test_a_wal_position_is_read_as_postgresql_writes_it() -> None:
+    assert parse_position("16/B374D848") == (0x16 << 32) | 0xB374D848
+    assert parse_position("0/0") == 0
+
+
+@pytest.mark.parametrize("text", ["", "16", "16/", "/1", "1/2/3", "x/1", "123456789/0", None])
+def test_what_is_not_a_wal_position_is_none(text: str | None) -> None:
+    assert parse_position(text) is None
+
+
+async def test_reads_go_to_the_replica_and_writes_to_the_primary(
+    replicated: Replicated, replicated_app: AppWith
+) -> None:
+    async with replicated_app() as client:
+        token, _ = await register(client)
+        await read_posts(client)
+        on_replica = await last_statements(replicated.replica_url, REPLICA_POOL)
+        assert any("FROM posts" in statement for statement in on_replica), on_replica
+        on_primary = await last_statements(replicated.primary_url, APPLICATION_NAME)
+        assert not any("FROM posts" in statement for statement in on_primary), on_primary
+        created = await graphql(
+            client,
+            CREATE_POST,
+            {"title": "on the primary"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert created["data"]["createPost"]["post"]["id"]
+        on_primary = await last_statements(replicated.primary_url, APPLICATION_NAME)
+        assert any("pg_current_wal_insert_lsn" in statement for statement in on_primary)
+
+
+async def test_a_replica_lagging_beyond_the_limit_leaves_rotation_until_it_catches_up(
+    replicated: Replicated, replicated_app: AppWith
+) -> None:
+    async with replicated_app(replica_max_lag_ms=200) as client:
+        await in_rotation(client)
+        await pause_replay(replicated)
+        try:
+            await register(client)  # WAL the paused replica does not replay
+            await in_rotation(client, wanted=False)
+            assert (await replica_report(client))["problem"].startswith("lagging")
+        finally:
+            await resume_replay(replicated)
+        await in_rotation(client)
+
+
+async def test_stopping_the_replica_under_load_gives_no_client_error(
+    replicated: Replicated, replicated_app: AppWith
+) -> None:
+    async with replicated_app() as client:
+        await in_rotation(client)
+        stopped = asyncio.Event()
+        answers: list[dict[str, object]] = []
+
+        async def reader() -> None:
+            while len(answers) < 200 or not stopped.is_set():
+                answers.append(await graphql(client, POSTS))
+
+        readers = [asyncio.ensure_future(reader()) for _ in range(4)]
+        try:
+            await asyncio.to_thread(replicated.replica.stop)
+            stopped.set()
+            await asyncio.gather(*readers)
+            assert [answer for answer in answers if "errors" in answer] == []
+            report = await replica_report(client)
+            assert report["reachable"] is False
+            assert report["inRotation"] is False
+        finally:
+            stopped.set()
+            await asyncio.gather(*readers, return_exceptions=True)
+            await asyncio.to_thread(replicated.replica.start)
+        await in_rotation(client)

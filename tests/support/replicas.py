@@ -1,0 +1,78 @@
+"""Helpers of the tests with a streaming replica (the `replicated` fixture of conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from tests.support.app import graphql_data
+from tests.support.postgres import Replicated, execute_sql
+
+REGISTER = """
+mutation ($username: String!, $email: String!) {
+  register(input: {username: $username, email: $email, password: "correct horse 1"}) {
+    ... on AuthSuccess { token user { id } }
+  }
+}
+"""
+
+
+CREATE_POST = """
+mutation ($title: String!) {
+  createPost(input: {title: $title, body: "b"}) { ... on CreatePostSuccess { post { id } } }
+}
+"""
+
+
+async def register(client: httpx.AsyncClient) -> tuple[str, str]:
+    """A new user's token and id, registered through the app (on the primary)."""
+    username = f"u{uuid.uuid4().hex[:12]}"
+    data = await graphql_data(
+        client, REGISTER, {"username": username, "email": f"{username}@example.com"}
+    )
+    auth = data["register"]
+    return auth["token"], auth["user"]["id"]
+
+
+async def pause_replay(pair: Replicated) -> None:
+    await execute_sql(pair.replica_url, "SELECT pg_wal_replay_pause()")
+
+
+async def resume_replay(pair: Replicated) -> None:
+    await execute_sql(pair.replica_url, "SELECT pg_wal_replay_resume()")
+
+
+async def replica_report(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The first replica as `/readyz` reports it."""
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    report: dict[str, Any] = response.json()["replicas"][0]
+    return report
+
+
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 15.0) -> None:
+    """Wait for `condition` to hold (the replica's state changes on the app's next check)."""
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await asyncio.sleep(0.02)
+
+
+async def in_rotation(client: httpx.AsyncClient, wanted: bool = True) -> None:
+    async def holds() -> bool:
+        return bool((await replica_report(client))["inRotation"]) is wanted
+
+    await until(holds)
+
+
+POSTS = "{ posts(first: 5) { edges { node { title author { username } } } } }"
+
+
+async def read_posts(client: httpx.AsyncClient) -> None:
+    """A query whose read units the replica may serve."""
+    await graphql_data(client, POSTS)
