@@ -6,11 +6,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 
-from tests.support.app import graphql_data
+from tests.support.app import graphql
 from tests.support.postgres import Replicated, execute_sql
 
 REGISTER = """
@@ -29,14 +31,42 @@ mutation ($title: String!) {
 """
 
 
-async def register(client: httpx.AsyncClient) -> tuple[str, str]:
-    """A new user's token and id, registered through the app (on the primary)."""
+@dataclass(frozen=True)
+class Registered:
+    """A user registered through the app (on the primary), and where that commit is."""
+
+    token: str
+    id: str
+    read_after: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def register(client: httpx.AsyncClient) -> Registered:
     username = f"u{uuid.uuid4().hex[:12]}"
-    data = await graphql_data(
+    body = await graphql(
         client, REGISTER, {"username": username, "email": f"{username}@example.com"}
     )
-    auth = data["register"]
-    return auth["token"], auth["user"]["id"]
+    auth = body["data"]["register"]
+    return Registered(auth["token"], auth["user"]["id"], body["extensions"]["readAfter"])
+
+
+async def replayed(pair: Replicated, position: str) -> None:
+    """Wait for the replica to replay up to `position`."""
+
+    async def holds() -> bool:
+        connection = await asyncpg.connect(pair.replica_url)
+        try:
+            done: bool = await connection.fetchval(
+                "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", position
+            )
+        finally:
+            await connection.close()
+        return done
+
+    await until(holds)
 
 
 async def pause_replay(pair: Replicated) -> None:
@@ -70,9 +100,5 @@ async def in_rotation(client: httpx.AsyncClient, wanted: bool = True) -> None:
     await until(holds)
 
 
+# A query whose read units the replica may serve.
 POSTS = "{ posts(first: 5) { edges { node { title author { username } } } } }"
-
-
-async def read_posts(client: httpx.AsyncClient) -> None:
-    """A query whose read units the replica may serve."""
-    await graphql_data(client, POSTS)
