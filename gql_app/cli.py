@@ -13,10 +13,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 from typing import NoReturn, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from gql_app import queries
 from gql_app.core.config import Settings, SettingsError, load_settings
 from gql_app.db import (
     APPLICATION_NAME,
+    ReplicaSet,
     RequestSession,
     create_engine,
     create_sessionmaker,
@@ -154,11 +157,35 @@ def cmd_db_status(settings: Settings, args: argparse.Namespace) -> None:
                     states = await queries.connections_by_state(connection, APPLICATION_NAME)
                     summary = ", ".join(f"{state} {count}" for state, count in states)
                     lines.append(f"connections of {APPLICATION_NAME}: {summary or 'none'}")
-                return lines
+            return lines + await _replica_lines(settings, engine)
         finally:
             await engine.dispose()
 
     print("\n".join(_run(work)))
+
+
+async def _replica_lines(settings: Settings, engine: AsyncEngine) -> list[str]:
+    """db-status's line per replica: reachable, lag, in rotation (as a worker would judge)."""
+    if settings.is_sqlite and settings.database_replica_urls:
+        return ["replicas:   DATABASE_REPLICA_URLS ignored: SQLite has no replicas"]
+    if not settings.replica_urls:
+        return []
+    replicas = ReplicaSet(settings, engine, queries.REPLICATION)
+    try:
+        await replicas.settle()
+    finally:
+        await replicas.close()
+    lines = []
+    for replica in replicas.replicas:
+        state = replica.state
+        if state.reachable and state.lag_ms is not None:
+            health = f"reachable, lag {state.lag_ms:.0f} ms, "
+        else:
+            health = "reachable, " if state.reachable else ""
+        health += "in rotation" if state.in_rotation else f"out of rotation: {state.problem}"
+        url = replica.url.render_as_string(hide_password=True)
+        lines.append(f"{replica.name}:  {url}  {health}")
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -191,7 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=cmd_export_schema)
 
-    status = commands.add_parser("db-status", help="migration revision, pool and connections")
+    status = commands.add_parser(
+        "db-status", help="migration revision, pool, connections and replicas"
+    )
     status.set_defaults(handler=cmd_db_status)
     return parser
 

@@ -198,6 +198,18 @@ class ReplicaSet:
             return f"lagging {lag_ms:.0f} ms behind (REPLICA_MAX_LAG_MS={self._max_lag_ms})"
         return None
 
+    async def settle(self) -> None:
+        """Check until each replica answering has caught up, or for REPLICA_MAX_LAG_MS and two
+        intervals: then each one's lag and rotation are what a worker would find
+        (`gql-app db-status`)."""
+        deadline = time.monotonic() + self._window
+        await self.check()
+        while time.monotonic() < deadline and any(
+            replica.state.reachable and replica.state.lag_ms != 0 for replica in self.replicas
+        ):
+            await asyncio.sleep(self._interval)
+            await self.check()
+
     async def _note_primary(self) -> None:
         try:
             async with asyncio.timeout(self._timeout), self._primary.connect() as connection:

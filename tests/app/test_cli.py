@@ -16,7 +16,7 @@ from sqlalchemy import text
 from gql_app.core.config import load_settings
 from gql_app.db import create_engine, migrate
 from tests.support.net import free_port
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, Replicated
 from tests.support.server import serving
 
 GQL_APP = str(Path(sys.executable).with_name("gql-app"))
@@ -276,3 +276,31 @@ async def test_serve_counts_a_login_under_its_peer_whatever_x_forwarded_for_says
             )
     assert wrong.json()["data"]["login"]["__typename"] == "InvalidCredentials"
     assert forged.json()["data"]["login"]["__typename"] == "RateLimited"
+
+
+async def test_db_status_reports_each_replica(replicated: Replicated) -> None:
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    outcome = await gql_app(
+        "db-status",
+        database_url=replicated.primary_url,
+        DATABASE_REPLICA_URLS=f"{replicated.replica_url},{down}",
+    )
+    assert outcome.code == 0, outcome.err
+    up, unreachable = (line for line in outcome.out.splitlines() if line.startswith("replica "))
+    assert up.startswith(
+        f"replica 1:  postgresql+asyncpg://postgres@127.0.0.1:{replicated.replica.port}"
+    )
+    assert up.endswith("in rotation")
+    assert "reachable, lag " in up
+    assert unreachable.startswith("replica 2:  ")
+    assert "out of rotation: unreachable: database unreachable" in unreachable
+
+
+async def test_db_status_on_sqlite_says_replicas_are_ignored(sqlite_template: Path) -> None:
+    outcome = await gql_app(
+        "db-status",
+        database_url=f"sqlite+aiosqlite:///{sqlite_template}",
+        DATABASE_REPLICA_URLS="postgresql://postgres@127.0.0.1:1/nothing",
+    )
+    assert outcome.code == 0, outcome.err
+    assert "replicas:   DATABASE_REPLICA_URLS ignored: SQLite has no replicas" in outcome.out
