@@ -79,9 +79,18 @@ class ReplicaState:
 _RECOVERY_CONFLICTS = frozenset({"40001", "40P01"})
 
 
+def _check_engine(settings: Settings, raw_url: str, application_name: str) -> AsyncEngine:
+    """A one-connection pool for the checks of one server: a busy pool never delays a check,
+    and the driver's own timeouts (REPLICA_CHECK_TIMEOUT_MS, connecting and per statement)
+    bound each one, cancelling a slow statement cleanly."""
+    shape = PoolShape(1, 0, f"{application_name}_check", settings.replica_check_timeout_ms / 1000)
+    return create_engine(
+        settings, url=normalize_database_url(raw_url), raw_url=raw_url, shape=shape
+    )
+
+
 class Replica:
-    """One replica: the pool reads use, and a one-connection pool of its own for the checks
-    (a busy read pool never delays a check)."""
+    """One replica: the pool reads use, and its check pool."""
 
     def __init__(self, settings: Settings, number: int, raw_url: str) -> None:
         self.number = number
@@ -90,12 +99,9 @@ class Replica:
         self.application_name = f"{APPLICATION_NAME}_replica_{number}"
         name = self.application_name
         reads = PoolShape(settings.replica_pool_size, settings.db_max_overflow, name)
-        checks = PoolShape(
-            1, 0, f"{self.application_name}_check", settings.replica_check_timeout_ms / 1000
-        )
         self.engine = create_engine(settings, url=self.url, raw_url=raw_url, shape=reads)
         self.plans = _driver_plans(self.engine)
-        self._checks = create_engine(settings, url=self.url, raw_url=raw_url, shape=checks)
+        self._checks = _check_engine(settings, raw_url, name)
         self.state = ReplicaState()
 
     async def replay(self, queries: ReplicationQueries) -> tuple[bool, int | None]:
@@ -119,10 +125,10 @@ class ReplicaSet:
             for number, url in enumerate(settings.replica_urls, start=1)
         ]
         self._primary = primary
+        self._primary_checks = _check_engine(settings, settings.database_url, APPLICATION_NAME)
         self._queries = queries
         self._max_lag_ms = settings.replica_max_lag_ms
         self._interval = settings.replica_check_interval_ms / 1000
-        self._timeout = settings.replica_check_timeout_ms / 1000
         # (monotonic time, the primary's flush position) of recent checks, oldest first.
         self._flushed: deque[tuple[float, int]] = deque()
         self._window = self._max_lag_ms / 1000 + 2 * self._interval
@@ -212,7 +218,7 @@ class ReplicaSet:
 
     async def _note_primary(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout), self._primary.connect() as connection:
+            async with self._primary_checks.connect() as connection:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
                 flushed = parse_position(await self._queries.flushed_position(connection))
         except Exception as exc:  # noqa: BLE001 - lag is then measured on the notes there are
@@ -264,6 +270,7 @@ class ReplicaSet:
                 await self._watch
         for replica in self.replicas:
             await replica.dispose()
+        await self._primary_checks.dispose()
         _REPLICA_SETS.pop(self._primary, None)
 
 
