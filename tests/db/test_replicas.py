@@ -5,15 +5,17 @@ replica of it made with `pg_basebackup -R` (the `replicated` fixture)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from gql_app.db import APPLICATION_NAME, parse_position
-from tests.support.app import AppWith, graphql
-from tests.support.postgres import Replicated
+from tests.support.app import AppWith, graphql, graphql_data
+from tests.support.postgres import PostgresCluster, Replicated, execute_sql
 from tests.support.replicas import (
-    CREATE_POST,
     POSTS,
     in_rotation,
     pause_replay,
@@ -25,6 +27,17 @@ from tests.support.replicas import (
 REPLICA_POOL = f"{APPLICATION_NAME}_replica_1"
 USERS = "{ users(first: 1) { edges { node { username } } } }"
 LIST_OF_USERS = "FROM users ORDER BY"
+SECOND_POOL = f"{APPLICATION_NAME}_replica_2"
+TITLES = "{ posts(first: 1) { edges { node { title } } } }"
+LIST_OF_TITLES = "FROM posts ORDER BY"
+# The author is read by a DataLoader after the write: on the primary.
+CREATE_POST_AND_AUTHOR = """
+mutation {
+  createPost(input: {title: "t", body: "b"}) {
+    ... on CreatePostSuccess { post { author { username } } }
+  }
+}
+"""
 
 
 async def last_statements(url: str, application_name: str) -> list[str]:
@@ -49,23 +62,20 @@ def test_what_is_not_a_wal_position_is_none(text: str | None) -> None:
     assert parse_position(text) is None
 
 
-async def test_reads_go_to_the_replica_and_writes_to_the_primary(
-    replicated: Replicated, replicated_app: AppWith
+@pytest.mark.parametrize("pgbouncer_mode", [False, True], ids=["direct", "pgbouncer-mode"])
+async def test_reads_go_to_the_replica_and_writes_and_what_follows_them_to_the_primary(
+    replicated: Replicated, replicated_app: AppWith, pgbouncer_mode: bool
 ) -> None:
-    async with replicated_app() as client:
+    async with replicated_app(db_pgbouncer=pgbouncer_mode) as client:
         user = await register(client)
         await graphql(client, USERS)  # one statement: a page of users
-        on_replica = await last_statements(replicated.replica_url, REPLICA_POOL)
+        on_replica = sorted(await last_statements(replicated.replica_url, REPLICA_POOL))
         assert any(LIST_OF_USERS in statement for statement in on_replica), on_replica
         on_primary = await last_statements(replicated.primary_url, APPLICATION_NAME)
         assert not any(LIST_OF_USERS in statement for statement in on_primary), on_primary
-        created = await graphql(
-            client,
-            CREATE_POST,
-            {"title": "on the primary"},
-            headers=user.headers,
-        )
-        assert created["data"]["createPost"]["post"]["id"]
+        created = await graphql(client, CREATE_POST_AND_AUTHOR, headers=user.headers)
+        assert created["data"]["createPost"]["post"]["author"]["username"]
+        assert sorted(await last_statements(replicated.replica_url, REPLICA_POOL)) == on_replica
         on_primary = await last_statements(replicated.primary_url, APPLICATION_NAME)
         assert any("pg_current_wal_insert_lsn" in statement for statement in on_primary)
 
@@ -83,6 +93,43 @@ async def test_a_replica_lagging_beyond_the_limit_leaves_rotation_until_it_catch
         finally:
             await resume_replay(replicated)
         await in_rotation(client)
+
+
+@pytest.fixture
+def second_replica(replicated: Replicated, postgres_bindir: Path) -> Iterator[PostgresCluster]:
+    """One more replica of the `replicated` primary, for a test that may promote it."""
+    cluster = PostgresCluster(postgres_bindir)
+    try:
+        cluster.init_replica_of(replicated.primary)
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+async def test_a_promoted_replica_leaves_rotation_and_its_reads_go_elsewhere(
+    replicated: Replicated, replicated_app: AppWith, second_replica: PostgresCluster
+) -> None:
+    promoted = make_url(second_replica.url).set(database=replicated.database)
+    promoted_url = promoted.render_as_string(False)
+    async with replicated_app(
+        database_replica_urls=f"{replicated.replica_url},{promoted_url}"
+    ) as client:
+        await in_rotation(client, number=2)
+        for _ in range(2):  # one read on each replica, in turn
+            await graphql_data(client, USERS)
+        assert any(
+            LIST_OF_USERS in query for query in await last_statements(promoted_url, SECOND_POOL)
+        )
+        await execute_sql(second_replica.url, "SELECT pg_promote()")
+        await in_rotation(client, wanted=False, number=2)
+        assert (await replica_report(client, 2))["problem"].startswith("promoted")
+        for _ in range(2):
+            await graphql_data(client, TITLES)
+        on_promoted = await last_statements(promoted_url, SECOND_POOL)
+        assert not any(LIST_OF_TITLES in query for query in on_promoted), on_promoted
+        on_first = await last_statements(replicated.replica_url, REPLICA_POOL)
+        assert any(LIST_OF_TITLES in query for query in on_first), on_first
 
 
 async def test_stopping_the_replica_under_load_gives_no_client_error(

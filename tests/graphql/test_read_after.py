@@ -15,6 +15,7 @@ from tests.support.postgres import Replicated
 from tests.support.replicas import (
     CREATE_POST,
     POSTS,
+    REGISTER,
     Registered,
     in_rotation,
     pause_replay,
@@ -98,3 +99,16 @@ async def test_a_logged_out_token_is_refused_though_the_replica_is_behind(
     assert (await graphql_data(client, "{ me { id } }", headers=user.headers))["me"] is None
     refused = await graphql(client, CREATE_POST, {"title": "t"}, headers=user.headers)
     assert "post" not in refused["data"]["createPost"]
+
+
+async def test_without_replicas_no_position_is_reported_and_the_header_is_ignored(
+    app_with: AppWith,
+) -> None:
+    async with app_with() as plain:
+        variables = {"username": "solo", "email": "solo@example.com"}
+        response = await post_graphql(plain, REGISTER, variables)
+        assert response.json()["data"]["register"]["token"]
+        assert "X-Read-After" not in response.headers
+        assert "readAfter" not in response.json().get("extensions", {})
+        read = await graphql_data(plain, POSTS, headers={"X-Read-After": "FFFFFFFF/0"})
+        assert read["posts"]["edges"] == []

@@ -77,11 +77,11 @@ async def resume_replay(pair: Replicated) -> None:
     await execute_sql(pair.replica_url, "SELECT pg_wal_replay_resume()")
 
 
-async def replica_report(client: httpx.AsyncClient) -> dict[str, Any]:
-    """The first replica as `/readyz` reports it."""
+async def replica_report(client: httpx.AsyncClient, number: int = 1) -> dict[str, Any]:
+    """Replica `number` as `/readyz` reports it."""
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
-    report: dict[str, Any] = response.json()["replicas"][0]
+    report: dict[str, Any] = response.json()["replicas"][number - 1]
     return report
 
 
@@ -93,9 +93,9 @@ async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 15.0)
         await asyncio.sleep(0.02)
 
 
-async def in_rotation(client: httpx.AsyncClient, wanted: bool = True) -> None:
+async def in_rotation(client: httpx.AsyncClient, wanted: bool = True, number: int = 1) -> None:
     async def holds() -> bool:
-        return bool((await replica_report(client))["inRotation"]) is wanted
+        return bool((await replica_report(client, number))["inRotation"]) is wanted
 
     await until(holds)
 
