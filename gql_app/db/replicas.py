@@ -34,6 +34,7 @@ from gql_app.core.config import Settings, normalize_database_url
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
 from gql_app.db.engine import create_engine
 from gql_app.db.errors import _driver_error, describe_error, public_database_error
+from gql_app.db.options import AUTOCOMMIT_READS_OPTION
 from gql_app.db.postgresql import APPLICATION_NAME, PoolShape
 from gql_app.db.reads import _driver_plans
 
@@ -100,7 +101,9 @@ class Replica:
         name = self.application_name
         reads = PoolShape(settings.replica_pool_size, settings.db_max_overflow, name)
         self.engine = create_engine(settings, url=self.url, raw_url=raw_url, shape=reads)
-        self.plans = _driver_plans(self.engine)
+        # Reads straight on the driver where the primary's would be (`RequestSession`).
+        autocommit = self.engine.get_execution_options().get(AUTOCOMMIT_READS_OPTION)
+        self.plans = _driver_plans(self.engine) if autocommit else None
         self._checks = _check_engine(settings, raw_url, name)
         self.state = ReplicaState()
 

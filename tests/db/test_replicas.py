@@ -5,15 +5,18 @@ replica of it made with `pg_basebackup -R` (the `replicated` fixture)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
-from gql_app.db import APPLICATION_NAME, parse_position
-from tests.support.app import AppWith, graphql, graphql_data
+from gql_app.core.config import load_settings
+from gql_app.core.resources import resources_of
+from gql_app.db import APPLICATION_NAME, parse_position, replicas_of
+from tests.support.app import AppWith, StatementLog, graphql, graphql_data, running_app
 from tests.support.postgres import PostgresCluster, Replicated, execute_sql
 from tests.support.replicas import (
     POSTS,
@@ -62,11 +65,10 @@ def test_what_is_not_a_wal_position_is_none(text: str | None) -> None:
     assert parse_position(text) is None
 
 
-@pytest.mark.parametrize("pgbouncer_mode", [False, True], ids=["direct", "pgbouncer-mode"])
 async def test_reads_go_to_the_replica_and_writes_and_what_follows_them_to_the_primary(
-    replicated: Replicated, replicated_app: AppWith, pgbouncer_mode: bool
+    replicated: Replicated, replicated_app: AppWith
 ) -> None:
-    async with replicated_app(db_pgbouncer=pgbouncer_mode) as client:
+    async with replicated_app() as client:
         user = await register(client)
         await graphql(client, USERS)  # one statement: a page of users
         on_replica = sorted(await last_statements(replicated.replica_url, REPLICA_POOL))
@@ -93,6 +95,38 @@ async def test_a_replica_lagging_beyond_the_limit_leaves_rotation_until_it_catch
         finally:
             await resume_replay(replicated)
         await in_rotation(client)
+
+
+async def test_in_pgbouncer_mode_reads_go_to_the_replica_in_transactions_with_the_timeout(
+    replicated: Replicated,
+) -> None:
+    settings = load_settings(
+        database_url=replicated.primary_url,
+        database_replica_urls=replicated.replica_url,
+        db_pgbouncer=True,
+    )
+    async with running_app(settings) as (app, client):
+        await graphql_data(client, USERS)
+        # Not straight on the driver, in autocommit: each read unit is a transaction.
+        assert await last_statements(replicated.replica_url, REPLICA_POOL) == ["COMMIT;"]
+        primary = resources_of(app).engine
+        replicas = replicas_of(primary)
+        assert replicas is not None
+        on_primary, on_replica = StatementLog(), StatementLog()
+        for engine, log in ((primary, on_primary), (replicas.replicas[0].engine, on_replica)):
+            event.listen(engine.sync_engine, "before_cursor_execute", _recorder(log))
+        await graphql_data(client, USERS)
+    timeout, listed = on_replica.queries()
+    assert "statement_timeout" in timeout
+    assert LIST_OF_USERS in listed
+    assert not any(LIST_OF_USERS in statement for statement in on_primary.queries())
+
+
+def _recorder(log: StatementLog) -> Callable[..., None]:
+    def record(*args: object) -> None:
+        log.statements.append(str(args[2]))
+
+    return record
 
 
 @pytest.fixture
