@@ -129,6 +129,27 @@ def _recorder(log: StatementLog) -> Callable[..., None]:
     return record
 
 
+async def test_a_read_that_finds_the_replica_pool_full_runs_on_the_primary(
+    replicated: Replicated,
+) -> None:
+    settings = load_settings(
+        database_url=replicated.primary_url,
+        database_replica_urls=replicated.replica_url,
+        db_replica_pool_size=1,
+        db_max_overflow=0,
+        db_pool_timeout=0.2,
+    )
+    async with running_app(settings) as (app, client):
+        replicas = replicas_of(resources_of(app).engine)
+        assert replicas is not None
+        held = await replicas.replicas[0].engine.raw_connection()  # the pool's one connection
+        try:
+            assert "users" in await graphql_data(client, USERS)
+        finally:
+            held.close()
+        assert (await replica_report(client))["inRotation"] is True
+
+
 @pytest.fixture
 def second_replica(replicated: Replicated, postgres_bindir: Path) -> Iterator[PostgresCluster]:
     """One more replica of the `replicated` primary, for a test that may promote it."""
