@@ -22,6 +22,7 @@ from tests.support.replicas import (
     register,
     replayed,
     resume_replay,
+    until,
 )
 
 USER_POSTS = "query ($id: ID!) { user(id: $id) { posts(first: 5) { edges { node { title } } } } }"
@@ -82,6 +83,17 @@ async def test_own_new_post_is_read_after_its_commit_position_though_replay_is_p
     assert await titles(client, user, USER_POSTS, **{"X-Read-After": position}) == ["mine"]
     full_path = USER_POSTS.replace("query", "query Fresh", 1)  # a text not seen before
     assert await titles(client, user, full_path, **{"X-Read-After": position}) == ["mine"]
+
+
+async def test_a_read_after_a_position_the_replica_replayed_is_served_by_the_replica(
+    client: httpx.AsyncClient, user: Registered
+) -> None:
+    await post_graphql(client, CREATE_POST, {"title": "later"}, user.token)
+
+    async def replica_serves() -> bool:  # once the app's check saw it replay the user
+        return await titles(client, user, USER_POSTS, **{"X-Read-After": user.read_after}) == []
+
+    await until(replica_serves)
 
 
 async def test_a_read_after_header_that_is_no_position_reads_the_primary(
