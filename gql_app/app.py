@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from gql_app import queries
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
+from gql_app.core.observability import Observer
 from gql_app.core.resources import Resources, attach_resources, resources_of
 from gql_app.db import (
     create_engine,
@@ -92,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, observer=Observer(settings, None))
     app.include_router(graphql_router, prefix=GRAPHQL_PATH)
 
     @app.get("/healthz", include_in_schema=False)

@@ -72,6 +72,8 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    from gql_app.core.observability import log_config
+
     _ensure_migrated(settings, migrate_now=args.migrate)
     # uvicorn re-raises SIGTERM once it has shut down gracefully; a clean stop exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -83,8 +85,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         reload=args.reload,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        log_level="info",
-        access_log=settings.access_log,
+        log_config=log_config(settings),
+        log_level=settings.log_level.value,
+        # The app writes the access log itself (ACCESS_LOG), with the request's id and operation.
+        access_log=False,
         timeout_keep_alive=settings.keep_alive_seconds,
         http="gql_app.http.protocol:LimitedHttpToolsProtocol",
         limit_concurrency=settings.max_connections or None,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
 from gql_app.core.config import Settings
+from gql_app.core.observability import count_executed_statement
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, _refuse_writes_in_reads
 from gql_app.db.postgresql import (
     _ping_outside_a_transaction,
@@ -66,6 +67,7 @@ def create_engine(
                 "pool_use_lifo": True,
             }
     engine = sa_create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "before_cursor_execute", count_executed_statement, retval=True)
     for name in _VALUE_LOGGERS:
         logging.getLogger(name).addFilter(_DROP_DEBUG_RECORDS)
     if url.get_backend_name() == "postgresql" and settings.db_pgbouncer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import secrets
 import threading
@@ -68,7 +69,8 @@ class HashQueue:
                 raise PasswordHashBusy
             self.taken += 1
         try:
-            future: Future[T] = self._threads.submit(work, *args)
+            # In the caller's context: what the hash logs carries the request's id.
+            future: Future[T] = self._threads.submit(contextvars.copy_context().run, work, *args)
         except BaseException:
             self._give_back(None)
             raise
