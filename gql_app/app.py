@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from gql_app import queries
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
-from gql_app.core.observability import Observer
+from gql_app.core.observability import Observer, RequestRecord
 from gql_app.core.resources import Resources, attach_resources, resources_of
 from gql_app.db import (
     create_engine,
@@ -43,6 +43,16 @@ def freeze_startup_objects() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def _request_metrics(settings: Settings) -> Callable[[RequestRecord, float], None] | None:
+    """Each request's figures when metrics are on (`METRICS_PORT`), else None. Imported only
+    then: `serve` has set prometheus-client's multiprocess directory by now."""
+    if settings.metrics_port is None:
+        return None
+    from gql_app.core.metrics import request_metrics
+
+    return request_metrics(settings)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID"],
             max_age=600,
         )
-    app.add_middleware(RequestIdMiddleware, observer=Observer(settings, None))
+    app.add_middleware(RequestIdMiddleware, observer=Observer(settings, _request_metrics(settings)))
     app.include_router(graphql_router, prefix=GRAPHQL_PATH)
 
     @app.get("/healthz", include_in_schema=False)

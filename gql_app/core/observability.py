@@ -18,12 +18,13 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from gql_app.core.config import Settings
 
+UNEXPECTED = "unexpected"  # the outcome of an operation that met an unexpected error
 access_logger = logging.getLogger("gql_app.access")
 slow_logger = logging.getLogger("gql_app.slow")
 
@@ -89,6 +90,51 @@ def count_executed_statement(
     if context is not None and context.compiled is not None:
         count_statement()
     return statement, parameters
+
+
+class MetricsSink(Protocol):
+    """Where the layers' hooks below report, when metrics are on (gql_app/core/metrics.py)."""
+
+    def stale_rerun(self) -> None: ...
+    def statement_timeout(self) -> None: ...
+    def admission_waiting(self, change: int) -> None: ...
+    def admission_waited(self, seconds: float) -> None: ...
+    def password_hashes(self, change: int) -> None: ...
+    def pool_started(self, size: int) -> None: ...
+    def pool_waiting(self, change: int) -> None: ...
+    def pool_waited(self, seconds: float) -> None: ...
+    def pool_state(self, checked_out: int, overflow: int) -> None: ...
+    def reconnect(self) -> None: ...
+
+
+# Set by gql_app/core/metrics.py when metrics are on; None costs each hook one comparison.
+metrics_sink: MetricsSink | None = None
+
+
+def count_stale_rerun() -> None:
+    if metrics_sink is not None:
+        metrics_sink.stale_rerun()
+
+
+def count_statement_timeout() -> None:
+    if metrics_sink is not None:
+        metrics_sink.statement_timeout()
+
+
+def count_admission_wait(seconds: float | None) -> None:
+    """A request starts waiting for its admission slot (None), or got it after `seconds`."""
+    if metrics_sink is not None:
+        if seconds is None:
+            metrics_sink.admission_waiting(1)
+        else:
+            metrics_sink.admission_waiting(-1)
+            metrics_sink.admission_waited(seconds)
+
+
+def count_password_hashes(change: int) -> None:
+    """`change` more password hashes (negative: fewer) running or queued."""
+    if metrics_sink is not None:
+        metrics_sink.password_hashes(change)
 
 
 def document_hash(query: str) -> str:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
+from gql_app.core.errors import QueryTimeout
 from gql_app.core.lru import LRU
+from gql_app.core.observability import count_stale_rerun, count_statement_timeout
 from gql_app.db.errors import ConnectionLostError, is_stale_statement, public_database_error
 from gql_app.db.options import _AUTOCOMMIT_READ, AUTOCOMMIT_READS_OPTION, WRITE_OPTION
 from gql_app.db.reads import Reads, _driver_plans, _DriverReads, _observed, _Plan
@@ -44,6 +46,7 @@ async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) ->
         if not is_stale_statement(exc):
             raise
     logger.info(_STALE_RERUN, what)
+    count_stale_rerun()
     return await attempt()
 
 
@@ -57,6 +60,8 @@ def _public_database_errors() -> Iterator[None]:
         public = public_database_error(exc)
         if public is None:
             raise
+        if isinstance(public, QueryTimeout):
+            count_statement_timeout()
         raise public from exc
 
 

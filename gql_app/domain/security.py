@@ -15,6 +15,7 @@ from typing import TypeVar
 from passlib.context import CryptContext
 
 from gql_app.core.config import DEFAULT_PASSWORD_HASH_CONCURRENCY
+from gql_app.core.observability import count_password_hashes
 from gql_app.core.slots import slot_lent
 
 T = TypeVar("T")
@@ -68,6 +69,7 @@ class HashQueue:
             if self.taken >= 2 * self.concurrency:
                 raise PasswordHashBusy
             self.taken += 1
+        count_password_hashes(1)
         try:
             # In the caller's context: what the hash logs carries the request's id.
             future: Future[T] = self._threads.submit(contextvars.copy_context().run, work, *args)
@@ -82,6 +84,7 @@ class HashQueue:
     def _give_back(self, _done: object) -> None:
         with self._lock:
             self.taken -= 1
+        count_password_hashes(-1)
 
     def close(self) -> None:
         """No more hashes; those in the queue still finish."""

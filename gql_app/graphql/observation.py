@@ -11,10 +11,9 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from gql_app.core.errors import PublicError
-from gql_app.core.observability import current_record
+from gql_app.core.observability import UNEXPECTED, current_record
 from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
 
-UNEXPECTED = "unexpected"
 # Errors graphql-core reports without a code: before execution (parse, validation,
 # variable coercion), or at a field (a null in a non-null position).
 REQUEST_ERROR = "GRAPHQL_VALIDATION_FAILED"
