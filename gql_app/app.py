@@ -7,6 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -30,6 +31,9 @@ from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
 from gql_app.http.body_limit import BodySizeLimitMiddleware
 from gql_app.http.request_id import RequestIdMiddleware
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"
@@ -55,14 +59,29 @@ def _request_metrics(settings: Settings) -> Callable[[RequestRecord, float], Non
     return request_metrics(settings)
 
 
+def _tracer_provider(settings: Settings) -> TracerProvider | None:
+    """The tracer provider when tracing is on (`OTEL_*`), else None: then no OpenTelemetry
+    code is imported, let alone run on the request path."""
+    if not settings.tracing_enabled:
+        return None
+    from gql_app.core import tracing
+
+    return tracing.enable(settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is created when it starts and disposed when it stops."""
     settings = settings if settings is not None else load_settings()
+    tracer_provider = _tracer_provider(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         security.configure_hashing(settings.password_hash_concurrency)
         engine = create_engine(settings)
+        if tracer_provider is not None:
+            from gql_app.core.tracing import instrument_engine
+
+            instrument_engine(engine.sync_engine, tracer_provider)
         loop = asyncio.get_running_loop()
         attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))
         freeze_startup_objects()
@@ -104,6 +123,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestIdMiddleware, observer=Observer(settings, _request_metrics(settings)))
+    if tracer_provider is not None:  # outermost: every line logged carries the trace id
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(
+            OpenTelemetryMiddleware,
+            tracer_provider=tracer_provider,
+            exclude_spans=["receive", "send"],
+        )
     app.include_router(graphql_router, prefix=GRAPHQL_PATH)
 
     @app.get("/healthz", include_in_schema=False)

@@ -184,6 +184,14 @@ class Settings(BaseSettings):
             parse_url_ssl(value)
         return value
 
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _known_exporter(cls, value: str | None) -> str | None:
+        """The exporters `serve` sets up: `otlp` (OTEL_EXPORTER_OTLP_*), `console`, `none`."""
+        if value is not None and value.strip().lower() not in ("otlp", "console", "none"):
+            raise ValueError(f"not otlp, console or none: {value!r}")
+        return value
+
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from time import perf_counter
@@ -42,6 +43,8 @@ class RequestRecord:
         "path",
         "query",
         "request_id",
+        "span",
+        "span_token",
         "started",
         "statements",
     )
@@ -58,6 +61,8 @@ class RequestRecord:
         self.outcome: str | None = None  # ok, an error code, or `unexpected`
         self.error_codes: list[str] | None = None  # `extensions.code` of each error
         self.statements = 0
+        self.span: Any = None  # the operation's span, while it runs (tracing on)
+        self.span_token: Any = None
 
 
 _current: ContextVar[RequestRecord | None] = ContextVar("gql_app_request_record", default=None)
@@ -137,6 +142,37 @@ def count_password_hashes(change: int) -> None:
         metrics_sink.password_hashes(change)
 
 
+class TracingHooks(Protocol):
+    """Where the hooks below make spans, when tracing is on (gql_app/core/tracing.py)."""
+
+    def start_operation(self, record: RequestRecord) -> None: ...
+    def end_operation(self, record: RequestRecord) -> None: ...
+    def unit_of_work(self) -> AbstractContextManager[object]: ...
+
+
+# Set by gql_app/core/tracing.py when tracing is on: off, no OpenTelemetry code runs.
+tracing: TracingHooks | None = None
+_NO_SPAN = nullcontext()
+
+
+def start_operation_span() -> None:
+    """The current request's GraphQL operation begins (its span, when tracing is on)."""
+    record = _current.get()
+    if tracing is not None and record is not None and record.span is None:
+        tracing.start_operation(record)
+
+
+def end_operation_span(record: RequestRecord) -> None:
+    """`record`'s operation ended: its span gets the record's name, type, cost and outcome."""
+    if tracing is not None and record.span is not None:
+        tracing.end_operation(record)
+
+
+def unit_of_work_span() -> AbstractContextManager[object]:
+    """Around one database unit of work: its span when tracing is on, else nothing."""
+    return _NO_SPAN if tracing is None else tracing.unit_of_work()
+
+
 def document_hash(query: str) -> str:
     """A short SHA-256 of a query text: names a document in logs and traces without its text
     (which may hold literal values)."""
@@ -200,6 +236,7 @@ class Observer:
             slow_logger.warning("slow operation " + _key_values(fields), extra={"fields": fields})
         if self._on_finish is not None and record.operation_type is not None:
             self._on_finish(record, duration)
+        end_operation_span(record)  # one that raised before its result
         _current.set(None)
 
 

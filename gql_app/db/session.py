@@ -19,7 +19,11 @@ from sqlalchemy.sql import Executable
 
 from gql_app.core.errors import QueryTimeout
 from gql_app.core.lru import LRU
-from gql_app.core.observability import count_stale_rerun, count_statement_timeout
+from gql_app.core.observability import (
+    count_stale_rerun,
+    count_statement_timeout,
+    unit_of_work_span,
+)
 from gql_app.db.errors import ConnectionLostError, is_stale_statement, public_database_error
 from gql_app.db.options import _AUTOCOMMIT_READ, AUTOCOMMIT_READS_OPTION, WRITE_OPTION
 from gql_app.db.reads import Reads, _driver_plans, _DriverReads, _observed, _Plan
@@ -227,11 +231,13 @@ class RequestSession:
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
-        """The session's lock, held by one unit of work; refused once the session is closed."""
+        """The session's lock, held by one unit of work; refused once the session is closed.
+        The unit's span (tracing on) covers its wait for a connection and its statements."""
         async with self._lock:
             if self._closed:
                 raise SessionClosedError("the request is over: its session is closed")
-            yield
+            with unit_of_work_span():
+                yield
 
     async def close(self) -> None:
         """End the request's database use, once the unit of work in progress (if any) ends.

@@ -11,7 +11,12 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from gql_app.core.errors import PublicError
-from gql_app.core.observability import UNEXPECTED, current_record
+from gql_app.core.observability import (
+    UNEXPECTED,
+    current_record,
+    end_operation_span,
+    start_operation_span,
+)
 from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
 
 # Errors graphql-core reports without a code: before execution (parse, validation,
@@ -40,7 +45,9 @@ def outcome_of(errors: Sequence[GraphQLError] | None) -> str:
 
 
 def observe_operation(query: str, name: str | None, operation_type: str) -> None:
-    """The request runs the operation `name` (None: anonymous) of `query`."""
+    """The request runs the operation `name` (None: anonymous) of `query`; its span starts
+    unless it has already (the full path starts it before parsing)."""
+    start_operation_span()
     record = current_record()
     if record is not None:
         record.query = query
@@ -56,17 +63,19 @@ def observe_cost(cost: int) -> None:
 
 
 def observe_result(errors: Sequence[GraphQLError] | None) -> None:
-    """The operation ended with `errors`."""
+    """The operation ended with `errors`; so does its span."""
     record = current_record()
     if record is not None:
         record.outcome = outcome_of(errors)
         record.error_codes = [error_code(error) for error in errors] if errors else None
+        end_operation_span(record)
 
 
 class ObserveOperation(SchemaExtension):
     """The full path's calls of `observe_operation` and `observe_result`."""
 
     def on_operation(self) -> Iterator[None]:
+        start_operation_span()
         yield
         context = self.execution_context
         try:

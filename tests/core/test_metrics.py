@@ -82,17 +82,16 @@ async def test_password_hashes_in_flight_are_counted_until_they_end() -> None:
 
 @pytest.fixture
 def metered_settings(postgres_server: Postgres) -> Settings:
-    return load_settings(
-        database_url=postgres_server.url,
-        metrics_port=9,
-        db_statement_timeout_ms=100,
-        db_ping_after_seconds=0,
-    )
+    """Metrics on (a metered pool), every checkout pinged."""
+    return load_settings(database_url=postgres_server.url, metrics_port=9, db_ping_after_seconds=0)
 
 
 @pytest.mark.usefixtures("metrics_on")
-async def test_a_statement_timeout_is_counted(metered_settings: Settings) -> None:
-    engine = create_engine(metered_settings)
+async def test_a_statement_timeout_is_counted(postgres_server: Postgres) -> None:
+    settings = load_settings(
+        database_url=postgres_server.url, metrics_port=9, db_statement_timeout_ms=100
+    )
+    engine = create_engine(settings)
     before = _value("gql_app_db_statement_timeouts_total")
     session = request_session(engine)
     try:
