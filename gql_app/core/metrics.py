@@ -169,6 +169,9 @@ class RequestMetrics:
 class _Sink:
     """The hooks of gql_app/core/observability.py (`MetricsSink`), counted."""
 
+    def __init__(self) -> None:
+        self._overflow: int | None = None
+
     def stale_rerun(self) -> None:
         stale_reruns.inc()
 
@@ -195,7 +198,9 @@ class _Sink:
 
     def pool_state(self, checked_out: int, overflow: int) -> None:
         pool_checked_out.set(checked_out)
-        pool_overflow.set(overflow)
+        if overflow != self._overflow:  # it changes only as connections open and close
+            self._overflow = overflow
+            pool_overflow.set(overflow)
 
     def reconnect(self) -> None:
         reconnects.inc()

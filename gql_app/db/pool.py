@@ -12,7 +12,12 @@ from gql_app.core import observability
 
 
 class MeteredPool(AsyncAdaptedQueuePool):
-    """SQLAlchemy's asyncio queue pool, reporting to `observability.metrics_sink`."""
+    """SQLAlchemy's asyncio queue pool, reporting to `observability.metrics_sink`.
+
+    A checkout that finds an idle connection reports only its wait and the connections in
+    use; one that finds none is counted as waiting (for a connection to come back, or for
+    a new one to open) until it has one.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -24,14 +29,18 @@ class MeteredPool(AsyncAdaptedQueuePool):
         sink = observability.metrics_sink
         if sink is None:
             return super()._do_get()
-        sink.pool_waiting(1)
         started = perf_counter()
-        try:
-            return super()._do_get()
-        finally:
-            sink.pool_waiting(-1)
-            sink.pool_waited(perf_counter() - started)
-            sink.pool_state(self.checkedout(), self.overflow())
+        if not self._pool.empty():
+            record = super()._do_get()
+        else:
+            sink.pool_waiting(1)
+            try:
+                record = super()._do_get()
+            finally:
+                sink.pool_waiting(-1)
+        sink.pool_waited(perf_counter() - started)
+        sink.pool_state(self.checkedout(), self.overflow())
+        return record
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         super()._do_return_conn(record)
