@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from typing import NoReturn, TypeVar
 
 from gql_app import queries
 from gql_app.core.config import Settings, SettingsError, load_settings
+from gql_app.core.observability import log_config
 from gql_app.db import (
     APPLICATION_NAME,
     RequestSession,
@@ -109,6 +111,9 @@ def _serve_metrics(settings: Settings) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    # What serve logs before uvicorn starts (the migration check's SQL with DB_ECHO) in the
+    # format of the rest; uvicorn applies the same configuration again in every worker.
+    logging.config.dictConfig(log_config(settings))
     _ensure_migrated(settings, migrate_now=args.migrate)
     made = None
     if settings.metrics_port is not None:
@@ -123,8 +128,6 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
-
-    from gql_app.core.observability import log_config
 
     # uvicorn re-raises SIGTERM once it has shut down gracefully; a clean stop exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)

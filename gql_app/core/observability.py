@@ -302,5 +302,12 @@ def log_config(settings: Settings) -> dict[str, Any]:
             }
         },
         "root": {"handlers": ["default"], "level": level},
-        "loggers": {"uvicorn": handler, "uvicorn.error": {"level": level}},
+        "loggers": {
+            "uvicorn": handler,
+            "uvicorn.error": {"level": level},
+            # With a handler of its own, DB_ECHO's logger gets no second one from SQLAlchemy.
+            "sqlalchemy.engine.Engine": {"handlers": ["default"], "propagate": False},
+            # serve's migration check: a failure stays one line, as before (`gql-app: error`).
+            "alembic": {"level": "WARNING"},
+        },
     }

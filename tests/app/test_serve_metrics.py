@@ -22,7 +22,12 @@ from tests.support.server import Served, served_database, serving
 FEED = "query Feed { posts(first: 2) { edges { node { title } } } }"
 BAD_CURSOR = '{ users(first: 1, after: "bogus") { totalCount } }'
 ANONYMOUS_MUTATION = 'mutation { createPost(input: {title: "t", body: "b"}) { __typename } }'
-SETTINGS = {"access_log": "true", "log_format": "json", "metrics_max_operations": 3}
+SETTINGS = {
+    "access_log": "true",
+    "log_format": "json",
+    "metrics_max_operations": 3,
+    "db_echo": "true",  # SQLAlchemy's lines too, in the same format
+}
 
 
 @dataclass
@@ -147,14 +152,22 @@ def test_the_api_port_does_not_serve_the_metrics(run: Run) -> None:
     assert httpx.get(f"{run.served.base_url}/metrics").status_code == 404
 
 
+def _log_entries(run: Run) -> list[dict[str, object]]:
+    """Every line `serve` wrote but the command's own (`gql-app: migrated ...`), parsed."""
+    lines = run.log.read_text().splitlines()
+    return [json.loads(line) for line in lines if not line.startswith("gql-app: ")]
+
+
 def test_each_request_has_one_json_access_line_and_uvicorn_writes_none(run: Run) -> None:
-    entries = [
-        json.loads(line) for line in run.log.read_text().splitlines() if line.startswith("{")
-    ]
+    entries = _log_entries(run)
     access = [entry for entry in entries if entry["logger"] == "gql_app.access"]
     assert [entry["request_id"] for entry in access][: len(run.request_ids)] == run.request_ids
     assert not any(entry["logger"] == "uvicorn.access" for entry in entries)
-    assert {entry["logger"] for entry in entries} >= {"uvicorn.error", "gql_app.access"}
+
+
+def test_uvicorn_and_sqlalchemy_write_json_lines_too(run: Run) -> None:
+    loggers = {entry["logger"] for entry in _log_entries(run)}
+    assert loggers >= {"uvicorn.error", "gql_app.access", "sqlalchemy.engine.Engine"}
 
 
 def _wait_for_startups(log: Path, workers: int) -> None:
