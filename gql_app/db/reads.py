@@ -206,5 +206,6 @@ def _observed(engine: Engine) -> bool:
     )
 
 
-# Listeners of ours that count the driver-level reads' statements another way.
+# Listeners of ours that the driver-level reads do without: they refuse writes (`_Plan.of`)
+# and count their statements (`count_statement`) themselves.
 _OUR_LISTENERS = (_refuse_writes_in_reads, count_executed_statement)

@@ -5,6 +5,7 @@ figures added up; the JSON access log that replaces uvicorn's."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gql_app.cli import _metrics_directory
 from tests.conftest import BACKENDS
 from tests.support.net import free_port
 from tests.support.server import Served, served_database, serving
@@ -192,3 +194,26 @@ def test_two_workers_figures_are_added_up(sqlite_template: Path, tmp_path: Path)
     feed = {"operation": "Feed", "type": "query", "outcome": "ok"}
     assert metrics.value("gql_app_graphql_requests_total", **feed) == 4
     assert metrics.value("gql_app_db_pool_size") == 2 * 5  # each worker's pool of SQLite's 5
+
+
+def test_a_given_multiprocess_directory_is_emptied_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "counter_4242.db").write_bytes(b"a previous run's figures")
+    assert _metrics_directory() is None  # not serve's to remove
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_one_serve_makes_a_multiprocess_directory_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # restored (unset) after the test
+    made = _metrics_directory()
+    try:
+        assert made is not None
+        assert made.is_dir()
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(made)
+    finally:
+        if made is not None:
+            shutil.rmtree(made)

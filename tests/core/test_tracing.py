@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 
 from gql_app.core import observability, tracing
+from gql_app.core.config import load_settings
 from gql_app.core.observability import LogFormatter
 from tests.support.app import AppWith, MakePost, MakeUser, graphql_data, post_graphql
 
@@ -223,3 +224,13 @@ async def test_tracing_off_the_full_path_only_meets_fastapis_own_disabled_teleme
         await graphql_data(client, NESTED, {"name": "alice"})
     assert {caller for _, caller in otel_calls} == {"fastapi.telemetry._api"}
     assert "attach" not in {what for what, _ in otel_calls}
+
+
+def test_the_exporter_is_opentelemetrys_otlp_unless_the_console_is_asked_for() -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    console = load_settings(otel_traces_exporter="CONSOLE")
+    otlp = load_settings(otel_exporter_otlp_endpoint="http://127.0.0.1:4318")
+    assert isinstance(tracing._exporter(console), ConsoleSpanExporter)
+    assert isinstance(tracing._exporter(otlp), OTLPSpanExporter)
