@@ -170,7 +170,7 @@ class FastQueryPath:
         if violations(measure, self.limits):
             return None
         name = operation.name.value if operation.name else None
-        observe_operation(query, name, "query")
+        observe_operation(query, name, operation.operation.value)
         observe_cost(measure.cost)
         try:
             async with operation_context(
