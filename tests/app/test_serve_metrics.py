@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -191,6 +192,9 @@ def test_two_workers_figures_are_added_up(sqlite_template: Path, tmp_path: Path)
             with httpx.Client() as http:
                 http.post(f"{served.base_url}/graphql", json={"query": FEED}).raise_for_status()
         metrics = scrape(metrics_port)
+        # A graceful stop: killed, the supervisor would leave its workers running.
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=60)
     feed = {"operation": "Feed", "type": "query", "outcome": "ok"}
     assert metrics.value("gql_app_graphql_requests_total", **feed) == 4
     assert metrics.value("gql_app_db_pool_size") == 2 * 5  # each worker's pool of SQLite's 5
