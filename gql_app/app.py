@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql_app import queries
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
+from gql_app.core.observability import Observer, RequestRecord
 from gql_app.core.resources import Resources, attach_resources, resources_of
 from gql_app.db import (
     ReplicaSet,
@@ -34,6 +36,9 @@ from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
 from gql_app.http.body_limit import BodySizeLimitMiddleware
 from gql_app.http.request_id import RequestIdMiddleware
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"
@@ -61,9 +66,30 @@ def start_replicas(settings: Settings, engine: AsyncEngine) -> ReplicaSet | None
     return replica_set(settings, engine, queries.REPLICATION)
 
 
+def _request_metrics(settings: Settings) -> Callable[[RequestRecord, float], None] | None:
+    """Each request's figures when metrics are on (`METRICS_PORT`), else None. Imported only
+    then: `serve` has set prometheus-client's multiprocess directory by now."""
+    if settings.metrics_port is None:
+        return None
+    from gql_app.core.metrics import request_metrics
+
+    return request_metrics(settings)
+
+
+def _tracer_provider(settings: Settings) -> TracerProvider | None:
+    """The tracer provider when tracing is on (`OTEL_*`), else None: then no OpenTelemetry
+    code is imported, let alone run on the request path."""
+    if not settings.tracing_enabled:
+        return None
+    from gql_app.core import tracing
+
+    return tracing.enable(settings)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the engine is created when it starts and disposed when it stops."""
     settings = settings if settings is not None else load_settings()
+    tracer_provider = _tracer_provider(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,6 +98,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         replicas = start_replicas(settings, engine)
         if replicas is not None:
             await replicas.start()
+        if tracer_provider is not None:
+            from gql_app.core.tracing import instrument_engine
+
+            instrument_engine(engine.sync_engine, tracer_provider)
         loop = asyncio.get_running_loop()
         attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))
         freeze_startup_objects()
@@ -120,7 +150,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", READ_AFTER_HEADER],
             max_age=600,
         )
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, observer=Observer(settings, _request_metrics(settings)))
+    if tracer_provider is not None:  # outermost: every line logged carries the trace id
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(
+            OpenTelemetryMiddleware,
+            tracer_provider=tracer_provider,
+            exclude_spans=["receive", "send"],
+        )
     app.include_router(graphql_router, prefix=GRAPHQL_PATH)
 
     @app.get("/healthz", include_in_schema=False)

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn, TypeVar
 
@@ -17,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
 from gql_app.core.config import Settings, SettingsError, load_settings
+from gql_app.core.observability import log_config
 from gql_app.db import (
     APPLICATION_NAME,
     ReplicaSet,
@@ -72,10 +78,60 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_directory() -> Path | None:
+    """The directory every worker writes its figures to (prometheus-client's multiprocess
+    mode), set before anything imports prometheus-client: `PROMETHEUS_MULTIPROC_DIR` when
+    given, emptied of a previous run's files; else a new temporary one, returned for `serve`
+    to remove when it stops."""
+    given = os.environ.get(MULTIPROC_DIR)
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return None
+    made = Path(tempfile.mkdtemp(prefix="gql-app-metrics-"))
+    os.environ[MULTIPROC_DIR] = str(made)
+    return made
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """The metrics of every worker, added up, on METRICS_HOST:METRICS_PORT (a thread)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    try:
+        start_http_server(settings.metrics_port or 0, addr=settings.metrics_host, registry=registry)
+    except OSError as exc:
+        raise CommandError(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} ({exc})"
+        ) from None
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    # What serve logs before uvicorn starts (the migration check's SQL with DB_ECHO) in the
+    # format of the rest; uvicorn applies the same configuration again in every worker.
+    logging.config.dictConfig(log_config(settings))
+    _ensure_migrated(settings, migrate_now=args.migrate)
+    made = None
+    if settings.metrics_port is not None:
+        made = _metrics_directory()
+        _serve_metrics(settings)
+    try:
+        _run_uvicorn(settings, args)
+    finally:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    _ensure_migrated(settings, migrate_now=args.migrate)
     # uvicorn re-raises SIGTERM once it has shut down gracefully; a clean stop exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
@@ -86,8 +142,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         workers=args.workers,
         reload=args.reload,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        log_level="info",
-        access_log=settings.access_log,
+        log_config=log_config(settings),
+        log_level=settings.log_level.value,
+        # The app writes the access log itself (ACCESS_LOG), with the request's id and operation.
+        access_log=False,
         timeout_keep_alive=settings.keep_alive_seconds,
         http="gql_app.http.protocol:LimitedHttpToolsProtocol",
         limit_concurrency=settings.max_connections or None,

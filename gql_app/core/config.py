@@ -29,6 +29,19 @@ class SslMode(StrEnum):
     VERIFY_FULL = "verify-full"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -121,7 +134,17 @@ class Settings(BaseSettings):
     replica_check_timeout_ms: int = Field(1000, ge=10, le=60_000)
 
     shutdown_grace_seconds: int = Field(10, ge=1)
+    # Observability (gql_app/core/observability.py, metrics.py, tracing.py).
     access_log: bool = False
+    log_format: LogFormat | None = Field(None, description="None: json in production")
+    log_level: LogLevel = LogLevel.INFO
+    slow_operation_ms: int = Field(1000, ge=0, description="0: no slow-operation log")
+    metrics_port: int | None = Field(None, ge=1, le=65535, description="None: no metrics")
+    metrics_host: str = "127.0.0.1"
+    metrics_max_operations: int = Field(100, ge=1, le=10_000, description="operation labels")
+    # OpenTelemetry's own variables: either turns tracing on (the SDK reads the rest).
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_exporter: str | None = None
     keep_alive_seconds: int = Field(75, ge=1)
     # The HTTP edge (gql_app/http/protocol.py): what a client must send, and how fast.
     max_header_bytes: int = Field(32_768, ge=1_024, description="request line and headers")
@@ -192,6 +215,20 @@ class Settings(BaseSettings):
                     raise ValueError(f"replica {number}: replicas are PostgreSQL servers")
         return value
 
+    @field_validator("otel_traces_exporter")
+    @classmethod
+    def _known_exporter(cls, value: str | None) -> str | None:
+        """The exporters `serve` sets up: `otlp` (OTEL_EXPORTER_OTLP_*), `console`, `none`."""
+        if value is not None and value.strip().lower() not in ("otlp", "console", "none"):
+            raise ValueError(f"not otlp, console or none: {value!r}")
+        return value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        """`LOG_LEVEL=INFO` as well as `info`."""
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _origins(cls, value: object) -> object:
@@ -247,6 +284,20 @@ class Settings(BaseSettings):
     def _unless_production(self, setting: bool | None) -> bool:
         """The setting if given, else on in development and off in production."""
         return setting if setting is not None else self.environment is Environment.DEVELOPMENT
+
+    @property
+    def log_json(self) -> bool:
+        """JSON log lines: `LOG_FORMAT`, else in production."""
+        if self.log_format is not None:
+            return self.log_format is LogFormat.JSON
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """An OTLP endpoint or a traces exporter other than `none` is configured."""
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter.strip().lower() != "none"
+        return bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def graphiql_enabled(self) -> bool:

@@ -12,6 +12,9 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from time import perf_counter
+
+from gql_app.core.observability import count_admission_wait
 
 
 class Slots:
@@ -35,6 +38,8 @@ class Slots:
             self._loop = asyncio.get_running_loop()
         waiter = self._loop.create_future()
         self._waiters.append(waiter)
+        count_admission_wait(None)
+        started = perf_counter()
         try:
             await waiter
         except BaseException:
@@ -43,6 +48,8 @@ class Slots:
             elif waiter in self._waiters:
                 self._waiters.remove(waiter)
             raise
+        finally:
+            count_admission_wait(perf_counter() - started)
 
     def release(self) -> None:
         while self._waiters:

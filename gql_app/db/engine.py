@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 
 from gql_app.core.config import Settings
+from gql_app.core.observability import count_executed_statement
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, _refuse_writes_in_reads
+from gql_app.db.pool import MeteredPool, count_reconnect
 from gql_app.db.postgresql import (
     PoolShape,
     _ping_outside_a_transaction,
@@ -61,6 +63,8 @@ def create_engine(
     }
     if not pooled:
         options["poolclass"] = pool.NullPool
+    elif settings.metrics_port is not None:
+        options["poolclass"] = MeteredPool
     if url.get_backend_name() == "postgresql":
         options["connect_args"] = _postgres_connect_args(settings, raw_url, shape)
         if not settings.db_pgbouncer:  # behind it, the statement timeout needs a transaction
@@ -74,6 +78,9 @@ def create_engine(
                 "pool_use_lifo": True,
             }
     engine = sa_create_async_engine(url, **options)
+    event.listen(engine.sync_engine, "before_cursor_execute", count_executed_statement, retval=True)
+    if isinstance(engine.sync_engine.pool, MeteredPool):
+        event.listen(engine.sync_engine.pool, "invalidate", count_reconnect)
     for name in _VALUE_LOGGERS:
         logging.getLogger(name).addFilter(_DROP_DEBUG_RECORDS)
     if url.get_backend_name() == "postgresql" and settings.db_pgbouncer:

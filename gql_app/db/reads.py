@@ -26,6 +26,7 @@ from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 
 from gql_app.core.lru import LRU
+from gql_app.core.observability import count_executed_statement, count_statement
 from gql_app.db.options import ReadUnitWroteError, _refuse_writes_in_reads
 
 
@@ -173,6 +174,7 @@ class _DriverReads:
             plan = _Plan.of(statement, self._dialect)
             self._plans.put(statement, plan)
         sql, arguments = plan.sql_and_arguments(parameters)
+        count_statement()
         return _DriverRows(plan.rows(await self._connection.fetch(sql, *arguments)))
 
 
@@ -199,6 +201,11 @@ def _observed(engine: Engine) -> bool:
     if engine.logger.isEnabledFor(logging.INFO):
         return True
     dispatch = engine.dispatch
-    return any(fn is not _refuse_writes_in_reads for fn in dispatch.before_cursor_execute) or bool(
+    return any(fn not in _OUR_LISTENERS for fn in dispatch.before_cursor_execute) or bool(
         dispatch.after_cursor_execute
     )
+
+
+# Listeners of ours that the driver-level reads do without: they refuse writes (`_Plan.of`)
+# and count their statements (`count_statement`) themselves.
+_OUR_LISTENERS = (_refuse_writes_in_reads, count_executed_statement)

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, TypeVar
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
+from gql_app.core.errors import QueryTimeout
 from gql_app.core.lru import LRU
+from gql_app.core.observability import (
+    count_stale_rerun,
+    count_statement_timeout,
+    unit_of_work_span,
+)
 from gql_app.db.errors import (
     ConnectionLostError,
     describe_error,
@@ -53,6 +59,7 @@ async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) ->
         if not is_stale_statement(exc):
             raise
     logger.info(_STALE_RERUN, what)
+    count_stale_rerun()
     return await attempt()
 
 
@@ -66,6 +73,8 @@ def _public_database_errors() -> Iterator[None]:
         public = public_database_error(exc)
         if public is None:
             raise
+        if isinstance(public, QueryTimeout):
+            count_statement_timeout()
         raise public from exc
 
 
@@ -290,11 +299,13 @@ class RequestSession:
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:
-        """The session's lock, held by one unit of work; refused once the session is closed."""
+        """The session's lock, held by one unit of work; refused once the session is closed.
+        The unit's span (tracing on) covers its wait for a connection and its statements."""
         async with self._lock:
             if self._closed:
                 raise SessionClosedError("the request is over: its session is closed")
-            yield
+            with unit_of_work_span():
+                yield
 
     async def close(self) -> None:
         """End the request's database use, once the unit of work in progress (if any) ends.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import secrets
 import threading
@@ -14,6 +15,7 @@ from typing import TypeVar
 from passlib.context import CryptContext
 
 from gql_app.core.config import DEFAULT_PASSWORD_HASH_CONCURRENCY
+from gql_app.core.observability import count_password_hashes
 from gql_app.core.slots import slot_lent
 
 T = TypeVar("T")
@@ -67,8 +69,10 @@ class HashQueue:
             if self.taken >= 2 * self.concurrency:
                 raise PasswordHashBusy
             self.taken += 1
+        count_password_hashes(1)
         try:
-            future: Future[T] = self._threads.submit(work, *args)
+            # In the caller's context: what the hash logs carries the request's id.
+            future: Future[T] = self._threads.submit(contextvars.copy_context().run, work, *args)
         except BaseException:
             self._give_back(None)
             raise
@@ -80,6 +84,7 @@ class HashQueue:
     def _give_back(self, _done: object) -> None:
         with self._lock:
             self.taken -= 1
+        count_password_hashes(-1)
 
     def close(self) -> None:
         """No more hashes; those in the queue still finish."""

@@ -33,6 +33,7 @@ from strawberry.schema.config import BatchingConfig
 from gql_app.core.config import Settings
 from gql_app.core.paging import DEFAULT_PAGE_SIZE
 from gql_app.graphql.cost import Measure, measure_operation
+from gql_app.graphql.observation import observe_cost
 from gql_app.graphql.password_fields import password_fields_error
 
 # What graphql-core's `did_you_mean` adds to a message, wherever it is in it: " Did you mean
@@ -202,6 +203,7 @@ class QueryLimitsExtension(SchemaExtension):
         self.measure = measure_operation(
             context.schema, context, operation, execution.variables, self.limits
         )
+        observe_cost(self.measure.cost)
         for error in violations(self.measure, self.limits):
             context.report_error(error)
         password_error = password_fields_error(context, operation)

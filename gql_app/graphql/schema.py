@@ -14,6 +14,7 @@ from gql_app.graphql.execution.response_size import BoundedExecutor
 from gql_app.graphql.extensions import MaskUnexpectedErrors
 from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
+from gql_app.graphql.observation import ObserveOperation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
 from gql_app.graphql.read_after import ReadYourWrites
@@ -50,6 +51,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         types=[User, Post, Comment],
         extensions=[
             MaskUnexpectedErrors,
+            ObserveOperation,
             RefuseOverlongIntegers,
             *(hardening_extensions(settings) if settings else ()),
             *((ReadYourWrites,) if settings and settings.replica_urls else ()),

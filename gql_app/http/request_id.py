@@ -2,7 +2,9 @@
 
 A pure ASGI middleware (no `BaseHTTPMiddleware`: it would buffer streaming responses and
 run the app in another task). The id lands in the scope's `state`, where `request.state`
-reads it, and in the logs of whatever goes wrong.
+reads it, and in every log line written while the request runs: the middleware opens the
+request's record (gql_app/core/observability.py) and hands it to the `Observer` at the end,
+for the access line, the slow-operation warning and the metrics.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gql_app.core.observability import Observer, begin_request
 from gql_app.http.headers import header
 
 HEADER = "X-Request-ID"
@@ -38,8 +41,9 @@ def fresh_id() -> str:
 
 
 class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, observer: Observer) -> None:
         self.app = app
+        self.observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -48,11 +52,18 @@ class RequestIdMiddleware:
         given = header(scope, _HEADER_KEY)
         request_id = given if given and _SANE.fullmatch(given) else fresh_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        record = begin_request(request_id, scope.get("method", "WEBSOCKET"), scope["path"])
+        status = 500 if scope["type"] == "http" else 101  # 500: what uvicorn answers a raise
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", [])
                 MutableHeaders(scope=message)[HEADER] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.observer.finish(record, status)

@@ -1,9 +1,13 @@
 """No response and no log line holds a password, a password hash or a token (contract 7),
-with every logger at DEBUG and the engine echoing SQL (`DB_ECHO`)."""
+with every logger at DEBUG, the engine echoing SQL (`DB_ECHO`), the access log on and every
+operation logged as slow; the lines written as `serve` writes them, in JSON."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from gql_app.core.config import load_settings
+from gql_app.core.observability import LogFormatter
 from gql_app.db import RequestSession
 from gql_app.db.models import User
 from gql_app.domain.security import hash_token
@@ -32,6 +37,8 @@ class Flows:
     """What the account flows sent and received, and the secrets they involved."""
 
     responses: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    json_lines: list[str] = field(default_factory=list)
     passwords: list[str] = field(default_factory=lambda: [PASSWORD, NEW_PASSWORD, LEGACY_PASSWORD])
     password_hashes: list[str] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
@@ -54,6 +61,7 @@ async def _run_flows(client: httpx.AsyncClient, db: RequestSession, flows: Flows
             "/graphql", json={"query": query, "variables": variables}, headers=headers
         )
         flows.responses.append(response.text)
+        flows.request_ids.append(response.headers["X-Request-ID"])
         body = response.json()
         (result,) = body["data"].values()
         if isinstance(result, dict) and "token" in result:
@@ -79,14 +87,33 @@ async def _run_flows(client: httpx.AsyncClient, db: RequestSession, flows: Flows
 
 
 @pytest.fixture
-async def flows(database_url: str, db: RequestSession, caplog: pytest.LogCaptureFixture) -> Flows:
-    """The account flows, run on an app that echoes SQL, with every logger at DEBUG."""
-    settings = load_settings(database_url=database_url, db_echo=True)
+def json_log() -> Iterator[io.StringIO]:
+    """The process's log lines in `serve`'s JSON format (`LOG_FORMAT=json`)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(LogFormatter(json=True))
+    logging.getLogger().addHandler(handler)
+    try:
+        yield stream
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture
+async def flows(
+    database_url: str, db: RequestSession, caplog: pytest.LogCaptureFixture, json_log: io.StringIO
+) -> Flows:
+    """The account flows, run on an app that echoes SQL and logs every request (access and
+    slow-operation lines), with every logger at DEBUG."""
+    settings = load_settings(
+        database_url=database_url, db_echo=True, access_log=True, slow_operation_ms=1
+    )
     for name in ["", "sqlalchemy.engine", "aiosqlite", "asyncpg", *logging.root.manager.loggerDict]:
         caplog.set_level(logging.DEBUG, logger=name)
     flows = Flows()
     async with running_app(settings) as (_, client):
         await _run_flows(client, db, flows)
+    flows.json_lines = json_log.getvalue().splitlines()
     assert len(flows.tokens) == 4
     assert len(set(flows.password_hashes)) == 3
     return flows
@@ -112,6 +139,24 @@ def test_no_log_line_holds_a_password_a_hash_or_a_token(
     text = _log_text(caplog)
     leaked = [secret for secret in flows.secrets if secret in text]
     assert leaked == []
+
+
+def test_no_json_log_line_holds_a_password_a_hash_or_a_token(flows: Flows) -> None:
+    text = "\n".join(flows.json_lines)
+    assert [secret for secret in flows.secrets if secret in text] == []
+
+
+def test_every_json_log_line_parses_and_each_request_has_its_access_line(flows: Flows) -> None:
+    entries = [json.loads(line) for line in flows.json_lines]
+    access = [entry["request_id"] for entry in entries if entry["logger"] == "gql_app.access"]
+    assert access == flows.request_ids
+
+
+def test_the_slow_operation_lines_carry_request_ids_of_the_flows(flows: Flows) -> None:
+    entries = [json.loads(line) for line in flows.json_lines]
+    slow = [entry for entry in entries if entry["logger"] == "gql_app.slow"]
+    assert slow  # a registration (a hash, a committed write) takes more than a millisecond
+    assert {entry["request_id"] for entry in slow} <= set(flows.request_ids)
 
 
 def test_no_response_holds_a_password_or_a_password_hash(flows: Flows) -> None:

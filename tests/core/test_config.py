@@ -70,6 +70,10 @@ def test_db_ssl_mode_wins_over_the_url(tmp_path: Path) -> None:
         ("DATABASE_URL", "not a url"),
         ("DATABASE_URL", "postgresql://u@h/db?sslmode=maybe"),
         ("ENVIRONMENT", "staging"),
+        ("LOG_LEVEL", "loud"),
+        ("LOG_FORMAT", "xml"),
+        ("METRICS_PORT", "0"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
     ],
 )
 def test_an_invalid_setting_fails_naming_its_variable(
@@ -78,6 +82,29 @@ def test_an_invalid_setting_fails_naming_its_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=f"^invalid settings: {variable}: "):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("variables", "enabled"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+                "OTEL_TRACES_EXPORTER": "none",
+            },
+            False,
+        ),
+    ],
+)
+def test_tracing_is_on_when_opentelemetrys_variables_ask_for_an_exporter(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], enabled: bool
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().tracing_enabled is enabled
 
 
 def test_settings_are_immutable() -> None:

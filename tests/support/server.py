@@ -30,12 +30,17 @@ class Served:
 
 
 @contextmanager
-def serving(url: str, log: Path, **settings: object) -> Iterator[Served]:
-    """`gql-app serve` on a free port against `url`, with `settings` as environment variables
-    and its output in `log`; killed when the block ends if the test did not stop it."""
+def serving(url: str, log: Path, workers: int = 1, /, **settings: object) -> Iterator[Served]:
+    """`gql-app serve --workers N` on a free port against `url`, with `settings` as environment
+    variables and its output in `log`; killed when the block ends if the test did not stop it."""
     port = free_port()
     env = os.environ | {"DATABASE_URL": url} | {k.upper(): str(v) for k, v in settings.items()}
-    command = [str(Path(sys.executable).parent / "gql-app"), "serve", f"--port={port}"]
+    command = [
+        str(Path(sys.executable).parent / "gql-app"),
+        "serve",
+        f"--port={port}",
+        f"--workers={workers}",
+    ]
     with log.open("wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
         try:

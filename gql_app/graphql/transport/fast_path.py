@@ -44,6 +44,7 @@ from gql_app.graphql.limits import (
     violations,
     without_suggestion,
 )
+from gql_app.graphql.observation import observe_cost, observe_operation, observe_result
 from gql_app.graphql.schema import Schema
 from gql_app.graphql.transport.http import (
     JSON,
@@ -168,6 +169,9 @@ class FastQueryPath:
         )
         if violations(measure, self.limits):
             return None
+        name = operation.name.value if operation.name else None
+        observe_operation(query, name, operation.operation.value)
+        observe_cost(measure.cost)
         try:
             async with operation_context(
                 resources_of(scope),
@@ -200,6 +204,7 @@ class FastQueryPath:
             return None
         if failed_before_execution(result):
             return None  # variables that do not coerce: the full path reports them
+        observe_result(result.errors)
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
             errors = [public_error(error, context.request_id) for error in result.errors]

@@ -1,0 +1,56 @@
+"""The connection pool, metered when metrics are on (`METRICS_PORT`): connections in use,
+overflow, units of work waiting for one and how long, broken connections replaced."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+
+from gql_app.core import observability
+
+
+class MeteredPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio queue pool, reporting to `observability.metrics_sink`.
+
+    A checkout that finds an idle connection reports only its wait and the connections in
+    use; one that finds none is counted as waiting (for a connection to come back, or for
+    a new one to open) until it has one.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sink = observability.metrics_sink
+        if sink is not None:
+            sink.pool_started(self.size())
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        sink = observability.metrics_sink
+        if sink is None:
+            return super()._do_get()
+        started = perf_counter()
+        if not self._pool.empty():
+            record = super()._do_get()
+        else:
+            sink.pool_waiting(1)
+            try:
+                record = super()._do_get()
+            finally:
+                sink.pool_waiting(-1)
+        sink.pool_waited(perf_counter() - started)
+        sink.pool_state(self.checkedout(), self.overflow())
+        return record
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        super()._do_return_conn(record)
+        sink = observability.metrics_sink
+        if sink is not None:
+            sink.pool_state(self.checkedout(), self.overflow())
+
+
+def count_reconnect(*_args: object) -> None:
+    """The pool's `invalidate` listener: a connection was found broken and is replaced."""
+    sink = observability.metrics_sink
+    if sink is not None:
+        sink.reconnect()

@@ -1,0 +1,127 @@
+"""The figures of gql_app/core/metrics.py as the layers' hooks report them, in this process
+(tests/app/test_serve_metrics.py scrapes them from `gql-app serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from gql_app.core import observability
+from gql_app.core.config import Settings, load_settings
+from gql_app.core.errors import QueryTimeout
+from gql_app.core.metrics import OperationNames, request_metrics
+from gql_app.core.slots import Slots
+from gql_app.db import create_engine
+from gql_app.domain.security import HashQueue
+from tests.support.postgres import Postgres
+from tests.support.sessions import request_session
+
+_SLEEP = text("SELECT pg_sleep(:seconds)")
+_BACKEND_PID = text("SELECT pg_backend_pid()")
+_TERMINATE = text("SELECT pg_terminate_backend(:pid, 10000)")  # returns once it is gone
+
+
+def _value(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+@pytest.fixture
+def metrics_on() -> Iterator[None]:
+    """The hooks of every layer report to the metrics, as in a worker with METRICS_PORT."""
+    request_metrics(load_settings(metrics_port=9))
+    try:
+        yield
+    finally:
+        observability.metrics_sink = None
+
+
+def test_operation_names_past_the_cap_are_other_and_names_seen_stay_themselves() -> None:
+    names = OperationNames(2)
+    assert [names.label(name) for name in ("A", "B", "C", "A", None)] == [
+        "A",
+        "B",
+        "other",
+        "A",
+        "anonymous",
+    ]
+
+
+def test_an_overlong_operation_name_is_other() -> None:
+    assert OperationNames(10).label("A" * 101) == "other"
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_a_request_waiting_for_admission_is_counted_while_it_waits() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    waited = _value("gql_app_admission_wait_seconds_count")
+    waiter = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    assert _value("gql_app_admission_waiting") == 1
+    slots.release()
+    await waiter
+    assert _value("gql_app_admission_waiting") == 0
+    assert _value("gql_app_admission_wait_seconds_count") == waited + 1
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_password_hashes_in_flight_are_counted_until_they_end() -> None:
+    queue = HashQueue(1)
+    try:
+        during = await queue.run(_value, "gql_app_password_hashes_in_flight")
+    finally:
+        queue.close()
+    await asyncio.sleep(0)  # the hash gives its place back on its thread, then here
+    assert during == 1
+    assert _value("gql_app_password_hashes_in_flight") == 0
+
+
+@pytest.fixture
+def metered_settings(postgres_server: Postgres) -> Settings:
+    """Metrics on (a metered pool), every checkout pinged."""
+    return load_settings(database_url=postgres_server.url, metrics_port=9, db_ping_after_seconds=0)
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_a_statement_timeout_is_counted(postgres_server: Postgres) -> None:
+    settings = load_settings(
+        database_url=postgres_server.url, metrics_port=9, db_statement_timeout_ms=100
+    )
+    engine = create_engine(settings)
+    before = _value("gql_app_db_statement_timeouts_total")
+    session = request_session(engine)
+    try:
+        with pytest.raises(QueryTimeout):
+            async with session.transaction() as db:
+                await db.execute(_SLEEP, {"seconds": 2})
+    finally:
+        await session.close()
+        await engine.dispose()
+    assert _value("gql_app_db_statement_timeouts_total") == before + 1
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_a_broken_pooled_connection_is_counted_as_a_reconnect(
+    metered_settings: Settings,
+) -> None:
+    engine = create_engine(metered_settings)
+    before = _value("gql_app_db_reconnects_total")
+    try:
+        async with engine.connect() as victim:
+            pid = (await victim.execute(_BACKEND_PID)).scalar_one()
+        killer = create_engine(metered_settings, pooled=False)
+        try:
+            async with killer.connect() as connection:
+                await connection.execute(_TERMINATE, {"pid": pid})
+        finally:
+            await killer.dispose()
+        async with engine.connect() as connection:  # the killed one: pinged, and replaced
+            await connection.execute(text("SELECT 1"))
+        assert _value("gql_app_db_pool_checked_out") == 0
+    finally:
+        await engine.dispose()
+    assert _value("gql_app_db_reconnects_total") >= before + 1
