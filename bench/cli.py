@@ -25,7 +25,7 @@ from bench.database import (
     ensure_dataset,
 )
 from bench.measure import Load, LoadPlan, Measurement, prepare, wait_idle, window
-from bench.operations import BY_NAME, Operation, Rows
+from bench.operations import BY_NAME, Operation, Rows, same_rows
 from bench.report import SINGLE, misses, render, verdicts
 from bench.servers import (
     FLOOR,
@@ -112,6 +112,14 @@ def _parity(
             else:
                 same = operation.comparable(floor.sample) == operation.comparable(ours.sample)
                 found[key] = "equal" if same else "**DIFFERENT**"
+        peer = results.get((PEER, operation.name))
+        if peer is not None and ours is not None and not (peer.failure or ours.failure):
+            same = same_rows(operation.comparable(peer.sample)) == same_rows(
+                operation.comparable(ours.sample)
+            )
+            found[f"{operation.name} ({PEER}, ids and spellings aside)"] = (
+                "equal" if same else "**DIFFERENT**"
+            )
     return found
 
 

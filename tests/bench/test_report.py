@@ -6,7 +6,7 @@ import pytest
 from bench import cli
 from bench.load import LoadResult
 from bench.measure import Measurement
-from bench.operations import BY_NAME
+from bench.operations import BY_NAME, peer_node_id, same_rows
 from bench.report import DOUBLE, MB, SINGLE, misses, render, verdicts
 from bench.servers import FLOOR, JSON_FLOOR, PEER
 
@@ -165,3 +165,28 @@ def test_parity_ignores_only_what_each_request_makes_anew() -> None:
     assert login.comparable({"login": answer}) != login.comparable({"login": someone_else})
     failed = {"login": {"__typename": "InvalidCredentials"}}
     assert login.comparable(failed) == failed
+
+
+def test_the_peers_answer_equals_gql_apps_when_it_holds_the_same_rows() -> None:
+    ours = {
+        "posts": {
+            "edges": [
+                {
+                    "node": {
+                        "id": "UG9zdDoxMg==",
+                        "createdAt": "2025-01-07T12:07:00+00:00",
+                        "commentCount": 5,
+                    }
+                }
+            ]
+        }
+    }
+    node = {
+        "id": peer_node_id("Post", 12),
+        "createdAt": "2025-01-07T12:07:00.000000+00:00",
+        "commentCount": {"totalCount": 5},
+    }
+    theirs = {"posts": {"edges": [{"node": node}]}}
+    assert same_rows(ours) == same_rows(theirs)
+    other_post = {"posts": {"edges": [{"node": node | {"id": peer_node_id("Post", 13)}}]}}
+    assert same_rows(ours) != same_rows(other_post)
