@@ -234,7 +234,8 @@ def render(
         "",
         *_targets(results, [n for n, _ in ops]),
     ]
-    out += ["", "## Parity (gql_app's `data` equals each floor's, and the peer's but for spellings)", ""]
+    title = "## Parity (gql_app's `data` equals each floor's, and the peer's but for spellings)"
+    out += ["", title, ""]
     out += ["Values each request makes anew (new ids, tokens, expiry times) are left out.", ""]
     out += [f"- {name}: {verdict}" for name, verdict in parity.items()]
     for server in (SINGLE, PEER):
