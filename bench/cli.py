@@ -1,4 +1,5 @@
-"""`python -m bench`: seed, start each server, load it with wrk, print the report."""
+"""`python -m bench`: seed, start the servers, load each with wrk in alternating windows,
+print the report (`--check`: exit non-zero naming every operation below its target)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,19 @@ from bench.database import (
     bench_cluster,
     ensure_dataset,
 )
-from bench.measure import LoadPlan, Measurement, measure
-from bench.operations import BY_NAME, Operation, Rows
-from bench.report import FLOOR, SINGLE, render
-from bench.servers import Server, floor_server, gql_app_name, gql_app_server
+from bench.measure import Load, LoadPlan, Measurement, prepare, wait_idle, window
+from bench.operations import BY_NAME, Operation, Rows, same_rows
+from bench.report import SINGLE, misses, render, verdicts
+from bench.servers import (
+    FLOOR,
+    JSON_FLOOR,
+    PEER,
+    Server,
+    floor_server,
+    gql_app_name,
+    gql_app_server,
+    peer_server,
+)
 from bench.sqlcount import StatementCounter
 
 REQUESTS_PER_FILE = 2000
@@ -41,11 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cluster-dir", type=Path, default=DEFAULT_CLUSTER_DIR)
     parser.add_argument("--ops", default=",".join(BY_NAME), help="operations, comma-separated")
-    parser.add_argument("--servers", default="floor,1,2", help="floor and/or worker counts")
+    parser.add_argument(
+        "--servers",
+        default="floor,json-floor,peer,1",
+        help="comma-separated: floor, json-floor, peer (PostGraphile) and gql_app worker counts",
+    )
     parser.add_argument("--seconds", type=float, default=15, help="length of each measured run")
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured load before each run")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--nested-repeats", type=int, default=3, help="runs of nested (RSS growth)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="measured windows per server and operation"
+    )
+    parser.add_argument(
+        "--nested-repeats", type=int, default=3, help="windows of nested (RSS growth)"
+    )
     parser.add_argument("--count-requests", type=int, default=10, help="requests for SQL counts")
     parser.add_argument(
         "--env",
@@ -55,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a setting for gql-app serve (repeatable), e.g. COMPILED_EXECUTION=false",
     )
     parser.add_argument("--out", type=Path, help="where logs and the report go")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit non-zero, naming every operation below its target",
+    )
     return parser
 
 
@@ -64,6 +88,10 @@ def _servers(
     for item in spec.split(","):
         if item == FLOOR:
             yield FLOOR, partial(floor_server, url, out / "floor.log")
+        elif item == "json-floor":
+            yield JSON_FLOOR, partial(floor_server, url, out / "json-floor.log", JSON_FLOOR)
+        elif item == "peer":
+            yield PEER, partial(peer_server, url, out / "peer.log")
         else:
             workers = int(item)
             log = out / f"gql_app-{workers}.log"
@@ -73,15 +101,26 @@ def _servers(
 def _parity(
     results: dict[tuple[str, str], Measurement], operations: list[Operation]
 ) -> dict[str, str]:
-    verdicts = {}
+    found = {}
     for operation in operations:
-        floor, ours = results.get((FLOOR, operation.name)), results.get((SINGLE, operation.name))
-        if floor is None or ours is None or floor.failure or ours.failure:
-            verdicts[operation.name] = "not compared (a server failed or did not run)"
-        else:
-            same = operation.comparable(floor.sample) == operation.comparable(ours.sample)
-            verdicts[operation.name] = "equal" if same else "**DIFFERENT**"
-    return verdicts
+        ours = results.get((SINGLE, operation.name))
+        for name in (FLOOR, JSON_FLOOR):
+            floor = results.get((name, operation.name))
+            key = f"{operation.name} ({name})"
+            if floor is None or ours is None or floor.failure or ours.failure:
+                found[key] = "not compared (a server failed or did not run)"
+            else:
+                same = operation.comparable(floor.sample) == operation.comparable(ours.sample)
+                found[key] = "equal" if same else "**DIFFERENT**"
+        peer = results.get((PEER, operation.name))
+        if peer is not None and ours is not None and not (peer.failure or ours.failure):
+            same = same_rows(operation.comparable(peer.sample)) == same_rows(
+                operation.comparable(ours.sample)
+            )
+            found[f"{operation.name} ({PEER}, ids and spellings aside)"] = (
+                "equal" if same else "**DIFFERENT**"
+            )
+    return found
 
 
 def _save(
@@ -100,7 +139,26 @@ def _save(
     return report
 
 
-def run(args: argparse.Namespace, url: str) -> str:
+def _windows(
+    servers: list[tuple[str, Server]],
+    operation: Operation,
+    plan: LoadPlan,
+    prepared: dict[str, tuple[Measurement, Load]],
+) -> None:
+    """The measured windows, alternating between the servers (the order reversed every other
+    round, so none is always first after a drain), the machine drained before each."""
+    for turn in range(plan.repeats):
+        order = servers if turn % 2 == 0 else servers[::-1]
+        for name, server in order:
+            if name not in prepared or prepared[name][0].failure:
+                continue
+            print(f"bench: {operation.name}: window {turn + 1}: {name}", flush=True)
+            wait_idle([server for _, server in servers])
+            window(server, *prepared[name], plan)
+
+
+def run(args: argparse.Namespace, url: str) -> tuple[str, list[str]]:
+    """Measure; the report and the checks missed."""
     operations = [BY_NAME[name] for name in args.ops.split(",")]
     out: Path = args.out or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
@@ -116,20 +174,28 @@ def run(args: argparse.Namespace, url: str) -> str:
     env = dict(item.split("=", 1) for item in args.env)
     results: dict[tuple[str, str], Measurement] = {}
     try:
-        for name, start_server in _servers(args.servers, url, out, env):
-            with start_server() as server:
-                for operation in operations:
-                    print(f"bench: {name}: {operation.name} ...", flush=True)
-                    before = asyncio.run(workload.marks(dsn))
-                    plan = LoadPlan(
-                        seconds=args.seconds,
-                        warmup_seconds=args.warmup,
-                        connections=args.connections,
-                        count_requests=args.count_requests,
-                        repeats=args.nested_repeats if operation.name == "nested" else 1,
-                    )
-                    requests = operation.requests(REQUESTS_PER_FILE, rows, tokens)
-                    results[(name, operation.name)] = measure(
+        with ExitStack() as running:
+            servers = [
+                (name, running.enter_context(start_server()))
+                for name, start_server in _servers(args.servers, url, out, env)
+            ]
+            for operation in operations:
+                before = asyncio.run(workload.marks(dsn))
+                plan = LoadPlan(
+                    seconds=args.seconds,
+                    warmup_seconds=args.warmup,
+                    connections=args.connections,
+                    count_requests=args.count_requests,
+                    repeats=args.nested_repeats if operation.name == "nested" else args.rounds,
+                )
+                prepared = {}
+                for name, server in servers:
+                    if server.peer and operation.peer is None:
+                        continue
+                    print(f"bench: {operation.name}: {name}: warm-up", flush=True)
+                    requests = operation.requests(REQUESTS_PER_FILE, rows, tokens, peer=server.peer)
+                    wait_idle([server for _, server in servers])
+                    prepared[name] = prepare(
                         server,
                         operation,
                         requests,
@@ -137,16 +203,22 @@ def run(args: argparse.Namespace, url: str) -> str:
                         None if counting_problem else counter,
                         out,
                     )
-                    if operation.writes:
-                        asyncio.run(workload.undo_writes(dsn, before))
-                    _save(out, results, operations, context)
+                    results[(name, operation.name)] = prepared[name][0]
+                _windows(servers, operation, plan, prepared)
+                if operation.writes:
+                    asyncio.run(workload.undo_writes(dsn, before))
+                _save(out, results, operations, context)
     finally:
         asyncio.run(workload.undo_writes(dsn, start))
-    return _save(out, results, operations, context)
+    missed = misses(verdicts(results, [o.name for o in operations]))
+    return _save(out, results, operations, context), missed
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     with ExitStack() as stack:
         url = args.database_url or stack.enter_context(bench_cluster(args.cluster_dir))
-        print(run(args, url))
+        report, missed = run(args, url)
+    print(report)
+    if args.check and missed:
+        raise SystemExit("bench: below target: " + "; ".join(missed))

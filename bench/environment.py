@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.load import wrk_binary
+from bench.servers import PEER_DIR
 
 PACKAGES = (
     "strawberry-graphql",
@@ -60,6 +62,17 @@ def _wrk_version() -> str:
     return (done.stdout or done.stderr).split("[")[0].strip()
 
 
+def _peer_versions() -> str:
+    """The peer's installed versions (bench/peer/node_modules), or that it is not installed."""
+    modules = PEER_DIR / "node_modules"
+    found = []
+    for name in ("postgraphile", "node"):
+        manifest = modules / name / "package.json"
+        if manifest.is_file():
+            found.append(f"{name} {json.loads(manifest.read_text())['version']}")
+    return ", ".join(found) or "not installed"
+
+
 def describe(
     dsn: str, args: argparse.Namespace, dataset_state: str, counting_problem: str | None
 ) -> list[str]:
@@ -75,8 +88,9 @@ def describe(
     )
     load = (
         f"{_wrk_version()}, {args.connections} connections, 1 thread, {args.warmup:g} s "
-        f"warm-up then {args.seconds:g} s measured per run; nested runs {args.nested_repeats} "
-        "times (RSS growth)"
+        f"warm-up then {args.rounds} windows of {args.seconds:g} s per server and operation "
+        f"({args.nested_repeats} for nested: RSS growth), alternating between the servers, "
+        "each after they all went idle"
     )
     database = (
         f"PostgreSQL {_postgres_version(dsn)} on the same machine; dataset {dataset_state} "
@@ -86,6 +100,7 @@ def describe(
         f"- date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
         f"- machine: {machine}",
         f"- Python {platform.python_version()}; {versions}",
+        f"- peer: {_peer_versions()}, Amber preset, NODE_ENV=production (bench/peer/)",
         f"- {database}",
         f"- load: {load}",
         f"- gql-app serve settings: ENVIRONMENT=production {' '.join(args.env)}".rstrip(),

@@ -1,13 +1,18 @@
-"""The floor server (bench-only, not part of the product): a bare Starlette endpoint that
-runs the same batched SQL as gql_app with raw asyncpg and returns the same JSON, without
-GraphQL. It dispatches on the request's `operationName` and never parses the document.
+"""The floors (bench-only, not part of the product): bare Starlette endpoints that answer
+the benchmark's operations over raw asyncpg, without GraphQL. They dispatch on the request's
+`operationName` and never parse the document. They are the limit, not a mirror of gql_app:
 
-Every read runs in autocommit and addComment's write is one statement: the fewest round
-trips a driver allows for the statements gql_app's DataLoaders issue. The login runs the
-statements of gql_app's (gql_app/domain/accounts.py): two reads in autocommit, the password
-checked in a worker thread with no connection held (gql_app's own helper, so the argon2id
-work is the same), then one transaction that clears the account's failed logins and
-stores the new token's hash.
+- `create_app`, the floor: each statement selects only the columns its operation returns
+  (batched like gql_app's DataLoaders, one statement per depth), and the answer is written
+  from the records with orjson.
+- `create_json_app`, the JSON floor: one statement per operation in which PostgreSQL builds
+  the whole answer (json_build_object, json_agg); Python only frames it as `{"data": ...}`.
+
+Every read runs in autocommit and addComment's write is one statement. The login (both
+floors) runs the statements of gql_app's (gql_app/domain/accounts.py): two reads in
+autocommit, the password checked in a worker thread with no connection held (gql_app's own
+helper, so the argon2id work is the same), then one transaction that clears the account's
+failed logins and stores the new token's hash.
 """
 
 from __future__ import annotations
@@ -35,29 +40,29 @@ from gql_app.http.client_address import client_address
 
 Json = dict[str, Any]
 Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
-ConnectionHandler = Callable[[Connection, Json, str | None], Awaitable[Json]]
-Handler = Callable[[asyncpg.Pool, Settings, Json, str | None, str], Awaitable[Json]]
+ConnectionHandler = Callable[[Connection, Json, str | None], Awaitable[Json | bytes]]
+# A handler answers with the response's body: `{"data": ...}` as JSON.
+Handler = Callable[[asyncpg.Pool, Settings, Json, str | None, str], Awaitable[bytes]]
 
-# The statements of gql_app/queries/, written out: rows of `limit + 1` pages (the extra row
-# tells whether more follow) and ROW_NUMBER() windows for one page of many parents' rows.
-USERS_BY_USERNAME = (
-    "SELECT id, username, email, created_at FROM users ORDER BY username, id LIMIT $1"
-)
-USERS_BY_IDS = "SELECT id, username, email, created_at FROM users WHERE id = ANY($1::bigint[])"
+# The floor's statements: rows of `limit + 1` pages (the extra row tells whether more
+# follow) and ROW_NUMBER() windows for one page of many parents' rows, as gql_app pages;
+# only the columns the answers hold.
+USERS_BY_USERNAME = "SELECT id, username FROM users ORDER BY username, id LIMIT $1"
+USERS_BY_IDS = "SELECT id, username FROM users WHERE id = ANY($1::bigint[])"
+USERNAME_BY_ID = "SELECT username FROM users WHERE id = $1"
 POSTS_NEWEST = (
-    "SELECT id, author_id, title, body, created_at, updated_at FROM posts"
-    " ORDER BY created_at DESC, id DESC LIMIT $1"
+    "SELECT id, author_id, title, created_at FROM posts ORDER BY created_at DESC, id DESC LIMIT $1"
 )
 POSTS_OF_USERS = (
-    "SELECT id, author_id, title, body, created_at, updated_at FROM"
-    " (SELECT id, author_id, title, body, created_at, updated_at,"
+    "SELECT id, author_id, title FROM"
+    " (SELECT id, author_id, title,"
     " row_number() OVER (PARTITION BY author_id ORDER BY created_at DESC, id DESC) AS rn"
     " FROM posts WHERE author_id = ANY($1::bigint[])) AS ranked"
     " WHERE rn <= $2 ORDER BY author_id, rn"
 )
 COMMENTS_OF_POSTS = (
-    "SELECT id, post_id, author_id, body, created_at FROM"
-    " (SELECT id, post_id, author_id, body, created_at,"
+    "SELECT id, post_id, author_id, body FROM"
+    " (SELECT id, post_id, author_id, body,"
     " row_number() OVER (PARTITION BY post_id ORDER BY created_at, id) AS rn"
     " FROM comments WHERE post_id = ANY($1::bigint[])) AS ranked"
     " WHERE rn <= $2 ORDER BY post_id, rn"
@@ -66,13 +71,71 @@ COMMENT_COUNTS = (
     "SELECT post_id, count(*) FROM comments WHERE post_id = ANY($1::bigint[]) GROUP BY post_id"
 )
 VIEWER = (
-    "SELECT users.id FROM users JOIN auth_tokens ON auth_tokens.user_id = users.id"
+    "SELECT users.id, users.username FROM users"
+    " JOIN auth_tokens ON auth_tokens.user_id = users.id"
     " WHERE auth_tokens.token_hash = $1 AND auth_tokens.revoked_at IS NULL"
     " AND auth_tokens.expires_at > $2"
 )
 INSERT_COMMENT = (
     "INSERT INTO comments (post_id, author_id, body, created_at) VALUES ($1, $2, $3, $4)"
-    " RETURNING id, post_id, author_id, body, created_at"
+    " RETURNING id, body"
+)
+
+# The JSON floor's statements: PostgreSQL writes the answer. A global id is the urlsafe
+# base64 of `Type:id` (gql_app/graphql/ids.py); timestamps are written in UTC
+# (the connections' TimeZone), as Python's isoformat() writes them. $2 is the comments' limit.
+JSON_COMMENTS_OF_POST = (
+    "json_build_object('edges', (SELECT coalesce(json_agg(json_build_object('node',"
+    " json_build_object('id', translate(encode(convert_to('Comment:' || c.id, 'UTF8'),"
+    " 'base64'), '+/', '-_'), 'body', c.body, 'author', (SELECT json_build_object('id',"
+    " translate(encode(convert_to('User:' || a.id, 'UTF8'), 'base64'), '+/', '-_'),"
+    " 'username', a.username) FROM users AS a WHERE a.id = c.author_id)))"
+    " ORDER BY c.created_at, c.id), '[]') FROM (SELECT id, author_id, body, created_at"
+    " FROM comments WHERE post_id = p.id ORDER BY created_at, id LIMIT $2) AS c))"
+)
+JSON_NESTED = (
+    "SELECT json_build_object('users', json_build_object('edges', coalesce(json_agg("
+    "json_build_object('node', json_build_object('id', translate(encode(convert_to("
+    "'User:' || u.id, 'UTF8'), 'base64'), '+/', '-_'), 'username', u.username, 'posts',"
+    " json_build_object('edges', (SELECT coalesce(json_agg(json_build_object('node',"
+    " json_build_object('id', translate(encode(convert_to('Post:' || p.id, 'UTF8'),"
+    " 'base64'), '+/', '-_'), 'title', p.title, 'comments', "
+    + JSON_COMMENTS_OF_POST
+    + ")) ORDER BY p.created_at DESC, p.id DESC), '[]') FROM (SELECT id, title, created_at"
+    " FROM posts WHERE author_id = u.id ORDER BY created_at DESC, id DESC LIMIT $3) AS p))))"
+    " ORDER BY u.username, u.id), '[]')))"
+    " FROM (SELECT id, username FROM users ORDER BY username, id LIMIT $1) AS u"
+)
+JSON_TINY = (
+    "SELECT json_build_object('user',"
+    " (SELECT json_build_object('username', username) FROM users WHERE id = $1))"
+)
+JSON_PAGE = (
+    "SELECT json_build_object('posts', json_build_object('edges', coalesce(json_agg("
+    "json_build_object('node', json_build_object('id', translate(encode(convert_to("
+    "'Post:' || p.id, 'UTF8'), 'base64'), '+/', '-_'), 'title', p.title, 'createdAt',"
+    " p.created_at, 'author', (SELECT json_build_object('id', translate(encode(convert_to("
+    "'User:' || a.id, 'UTF8'), 'base64'), '+/', '-_'), 'username', a.username)"
+    " FROM users AS a WHERE a.id = p.author_id), 'commentCount',"
+    " (SELECT count(*) FROM comments WHERE post_id = p.id), 'comments', "
+    + JSON_COMMENTS_OF_POST
+    + ")) ORDER BY p.created_at DESC, p.id DESC), '[]')))"
+    " FROM (SELECT id, author_id, title, created_at FROM posts"
+    " ORDER BY created_at DESC, id DESC LIMIT $1) AS p"
+)
+JSON_ADD_COMMENT = (
+    "WITH viewer AS (SELECT users.id, users.username FROM users"
+    " JOIN auth_tokens ON auth_tokens.user_id = users.id"
+    " WHERE auth_tokens.token_hash = $1 AND auth_tokens.revoked_at IS NULL"
+    " AND auth_tokens.expires_at > now()),"
+    " inserted AS (INSERT INTO comments (post_id, author_id, body, created_at)"
+    " SELECT $2, viewer.id, $3, now() FROM viewer RETURNING id, body)"
+    " SELECT json_build_object('addComment', json_build_object('__typename',"
+    " 'AddCommentSuccess', 'comment', json_build_object('id', translate(encode(convert_to("
+    "'Comment:' || inserted.id, 'UTF8'), 'base64'), '+/', '-_'), 'body', inserted.body,"
+    " 'author', json_build_object('id', translate(encode(convert_to('User:' || viewer.id,"
+    " 'UTF8'), 'base64'), '+/', '-_'), 'username', viewer.username))))"
+    " FROM inserted, viewer"
 )
 # The login's statements (gql_app/queries/: _user_by_username_ignoring_case,
 # _user_by_email, _login_name, _count_failure, _sweep_failures, _delete_failures,
@@ -172,8 +235,8 @@ async def nested(connection: Connection, variables: Json, _auth: str | None) -> 
 
 
 async def tiny(connection: Connection, variables: Json, _auth: str | None) -> Json:
-    rows = await connection.fetch(USERS_BY_IDS, [decode_id_of(variables["id"], "User")])
-    return {"user": {"username": rows[0]["username"]} if rows else None}
+    username = await connection.fetchval(USERNAME_BY_ID, decode_id_of(variables["id"], "User"))
+    return {"user": None if username is None else {"username": username}}
 
 
 async def page(connection: Connection, variables: Json, _auth: str | None) -> Json:
@@ -202,27 +265,59 @@ async def page(connection: Connection, variables: Json, _auth: str | None) -> Js
     }
 
 
+def _token_hash(auth: str | None) -> str:
+    return hashlib.sha256((auth or "").removeprefix("Bearer ").encode()).hexdigest()
+
+
 async def add_comment(connection: Connection, variables: Json, auth: str | None) -> Json:
-    token = (auth or "").removeprefix("Bearer ")
-    token_hash = hashlib.sha256(token.encode()).hexdigest()
-    viewer = await connection.fetchval(VIEWER, token_hash, datetime.now(UTC))
+    """The floor assumes a valid token (gql_app answers an error without one)."""
+    viewer = await connection.fetchrow(VIEWER, _token_hash(auth), datetime.now(UTC))
+    assert viewer is not None, "the write load signs in"
     given = variables["input"]
     post_id = decode_id_of(given["postId"], "Post")
     [row] = await connection.fetch(
-        INSERT_COMMENT, post_id, viewer, given["body"].strip(), datetime.now(UTC)
+        INSERT_COMMENT, post_id, viewer["id"], given["body"].strip(), datetime.now(UTC)
     )
-    authors = await _authors(connection, [row])
-    comment = _comment(row, authors)
+    comment = {
+        "id": encode_global_id("Comment", row["id"]),
+        "body": row["body"],
+        "author": _user(viewer),
+    }
     return {"addComment": {"__typename": "AddCommentSuccess", "comment": comment}}
+
+
+async def _json(connection: Connection, statement: str, *args: Any) -> bytes:
+    """The answer PostgreSQL wrote for `statement`, framed as a GraphQL response."""
+    data: str = await connection.fetchval(statement, *args)
+    return b'{"data":' + data.encode() + b"}"
+
+
+async def json_nested(connection: Connection, variables: Json, _auth: str | None) -> bytes:
+    limits = variables["users"], variables["comments"], variables["posts"]
+    return await _json(connection, JSON_NESTED, *limits)
+
+
+async def json_tiny(connection: Connection, variables: Json, _auth: str | None) -> bytes:
+    return await _json(connection, JSON_TINY, decode_id_of(variables["id"], "User"))
+
+
+async def json_page(connection: Connection, variables: Json, _auth: str | None) -> bytes:
+    return await _json(connection, JSON_PAGE, variables["first"], variables["comments"])
+
+
+async def json_add_comment(connection: Connection, variables: Json, auth: str | None) -> bytes:
+    given = variables["input"]
+    post_id = decode_id_of(given["postId"], "Post")
+    return await _json(
+        connection, JSON_ADD_COMMENT, _token_hash(auth), post_id, given["body"].strip()
+    )
 
 
 def _login_failed(typename: str) -> Json:
     return {"login": {"__typename": typename}}
 
 
-async def login(
-    pool: asyncpg.Pool, settings: Settings, variables: Json, _auth: str | None, address: str
-) -> Json:
+async def _login(pool: asyncpg.Pool, settings: Settings, variables: Json, address: str) -> Json:
     """gql_app's `login` (gql_app/domain/accounts.py); invalid input is not answered (HTTP 500)."""
     given = variables["input"]
     name = account_input.login(given["login"])
@@ -270,14 +365,24 @@ async def login(
     }
 
 
+def _framed(data: Json | bytes) -> bytes:
+    return data if isinstance(data, bytes) else orjson.dumps({"data": data})
+
+
+async def login(
+    pool: asyncpg.Pool, settings: Settings, variables: Json, _auth: str | None, address: str
+) -> bytes:
+    return _framed(await _login(pool, settings, variables, address))
+
+
 def _on_one_connection(handler: ConnectionHandler) -> Handler:
     """A handler that does all its work on one connection, held for the whole request."""
 
     async def run(
         pool: asyncpg.Pool, _settings: Settings, variables: Json, auth: str | None, _address: str
-    ) -> Json:
+    ) -> bytes:
         async with pool.acquire() as connection:
-            return await handler(connection, variables, auth)
+            return _framed(await handler(connection, variables, auth))
 
     return run
 
@@ -288,6 +393,13 @@ HANDLERS: dict[str, Handler] = {
     "Page": _on_one_connection(page),
     "Login": login,
     "AddComment": _on_one_connection(add_comment),
+}
+JSON_HANDLERS: dict[str, Handler] = {
+    "Nested": _on_one_connection(json_nested),
+    "Tiny": _on_one_connection(json_tiny),
+    "Page": _on_one_connection(json_page),
+    "Login": login,
+    "AddComment": _on_one_connection(json_add_comment),
 }
 
 
@@ -301,6 +413,15 @@ def create_app() -> Starlette:
     The login's settings (`TOKEN_TTL_DAYS`, the `LOGIN_MAX_FAILURES*`,
     `LOGIN_FAILURE_WINDOW_SECONDS`, `TRUSTED_PROXIES`) are read as gql_app reads them.
     """
+    return _app(HANDLERS)
+
+
+def create_json_app() -> Starlette:
+    """The JSON floor app, configured as `create_app`'s."""
+    return _app(JSON_HANDLERS)
+
+
+def _app(handlers: dict[str, Handler]) -> Starlette:
     settings = load_settings()
     pools: list[asyncpg.Pool] = []
 
@@ -309,7 +430,11 @@ def create_app() -> Starlette:
         # gql_app's pool: 10 connections kept, 20 more at peaks. The floor's connections keep
         # no session state, so the per-release RESET ALL/UNLISTEN round trip is skipped.
         pool = await asyncpg.create_pool(
-            os.environ["FLOOR_DATABASE_URL"], min_size=10, max_size=30, reset=_keep
+            os.environ["FLOOR_DATABASE_URL"],
+            min_size=10,
+            max_size=30,
+            reset=_keep,
+            server_settings={"TimeZone": "UTC"},
         )
         pools.append(pool)
         try:
@@ -319,15 +444,15 @@ def create_app() -> Starlette:
 
     async def graphql(request: Request) -> Response:
         body = orjson.loads(await request.body())
-        handler = HANDLERS[body["operationName"]]
-        data = await handler(
+        handler = handlers[body["operationName"]]
+        answer = await handler(
             pools[0],
             settings,
             body["variables"],
             request.headers.get("authorization"),
             client_address(request.scope, settings.trusted_proxies),
         )
-        return Response(orjson.dumps({"data": data}), media_type="application/json")
+        return Response(answer, media_type="application/json")
 
     async def healthz(_request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")

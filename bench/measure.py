@@ -23,7 +23,7 @@ class LoadPlan:
     warmup_seconds: float
     connections: int
     count_requests: int
-    repeats: int = 1
+    repeats: int = 1  # measured windows per server, alternating with the other servers'
 
 
 @dataclass
@@ -41,6 +41,9 @@ class Measurement:
     restarted_workers: int = 0
     failure: str | None = None
     sample: Any = None  # the first response's `data`, for the parity check
+    # CPU the whole machine spent busy during the windows: the server's, wrk's, PostgreSQL's
+    # and whatever else ran (the machine is shared), in seconds.
+    machine_cpu_seconds: float = 0.0
 
     @property
     def load(self) -> LoadResult | None:
@@ -51,6 +54,10 @@ class Measurement:
     @property
     def cpu_percent(self) -> float:
         return 100 * self.cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def machine_cpu_percent(self) -> float:
+        return 100 * self.machine_cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -75,62 +82,77 @@ def _failure(response: httpx.Response, expect: str) -> str | None:
 IDLE_CPU_SHARE = 0.05
 
 
-def wait_idle(server: Server, timeout: float = 180) -> None:
-    """Wait until the server has worked off requests that wrk gave up on (it runs them on)."""
+def wait_idle(servers: list[Server], timeout: float = 180) -> None:
+    """Drain: wait until the servers have worked off requests that wrk gave up on (they run
+    them on), so one server's backlog never lands in another's window."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = server.processes()
+        pids = [pid for server in servers for pid in server.processes()]
         before = procstat.cpu_seconds(pids)
         time.sleep(0.5)
-        if procstat.cpu_seconds(pids) - before < IDLE_CPU_SHARE * 0.5:
+        if procstat.cpu_seconds(pids) - before < IDLE_CPU_SHARE * 0.5 * len(servers):
             return
 
 
-def measure(
+@dataclass(frozen=True)
+class Load:
+    """What one server is sent for one operation: the wrk request file and what answers hold."""
+
+    requests_file: Path
+    expect: str
+
+
+def prepare(
     server: Server,
     operation: Operation,
     requests: list[Request],
     plan: LoadPlan,
     counter: StatementCounter | None,
     workdir: Path,
-) -> Measurement:
+) -> tuple[Measurement, Load]:
+    """Check one answer, count the statements of a few requests, then warm the server up."""
     result = Measurement(server.name, operation.name)
-    wait_idle(server)
+    expect = operation.expected(peer=server.peer)
+    load = Load(workdir / f"{operation.name}-{server.port}.requests", expect)
     first = _post(server, requests[0])
-    result.failure = _failure(first, operation.expect)
+    result.failure = _failure(first, expect)
     if result.failure:
-        return result
+        return result, load
     result.sample = orjson.loads(first.content).get("data")
     if counter is not None:
         counter.reset()
         for request in requests[1 : plan.count_requests + 1]:
             _post(server, request)
         result.statements = counter.read(plan.count_requests)
-    requests_file = workdir / f"{operation.name}.requests"
-    write_requests(requests_file, requests)
-    run_wrk(server.url, requests_file, seconds=plan.warmup_seconds, connections=plan.connections)
+    write_requests(load.requests_file, requests)
+    run_wrk(
+        server.url, load.requests_file, seconds=plan.warmup_seconds, connections=plan.connections
+    )
+    return result, load
+
+
+def window(server: Server, result: Measurement, load: Load, plan: LoadPlan) -> None:
+    """One measured window of `load` against `server`, added to `result`."""
     restarts = server.restarts()
-    for _ in range(plan.repeats):
-        wait_idle(server)
-        workers = server.workers()
-        for pid in workers:
-            procstat.reset_peak(pid)
-        pids = server.processes()
-        cpu_before, wall_before = procstat.cpu_seconds(pids), time.monotonic()
-        load = run_wrk(
-            server.url,
-            requests_file,
-            seconds=plan.seconds,
-            connections=plan.connections,
-            expect=operation.expect,
-        )
-        cpu = procstat.cpu_seconds(pids) - cpu_before
-        wall = time.monotonic() - wall_before
-        memories = [m for m in map(procstat.memory_if_alive, server.workers()) if m is not None]
-        result.peak_rss.append(max((m.peak for m in memories), default=0))
-        result.rss_after_runs.append(max((m.rss for m in memories), default=0))
-        result.loads.append(load)
-        result.cpu_seconds += cpu
-        result.wall_seconds += wall
-    result.restarted_workers = server.restarts() - restarts
-    return result
+    for pid in server.workers():
+        procstat.reset_peak(pid)
+    pids = server.processes()
+    cpu_before, wall_before = procstat.cpu_seconds(pids), time.monotonic()
+    machine_before = procstat.machine_busy_seconds()
+    figures = run_wrk(
+        server.url,
+        load.requests_file,
+        seconds=plan.seconds,
+        connections=plan.connections,
+        expect=load.expect,
+    )
+    cpu = procstat.cpu_seconds(pids) - cpu_before
+    wall = time.monotonic() - wall_before
+    result.machine_cpu_seconds += procstat.machine_busy_seconds() - machine_before
+    memories = [m for m in map(procstat.memory_if_alive, server.workers()) if m is not None]
+    result.peak_rss.append(max((m.peak for m in memories), default=0))
+    result.rss_after_runs.append(max((m.rss for m in memories), default=0))
+    result.loads.append(figures)
+    result.cpu_seconds += cpu
+    result.wall_seconds += wall
+    result.restarted_workers += server.restarts() - restarts

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -48,6 +50,87 @@ mutation AddComment($input: AddCommentInput!) {
 }"""
 
 
+# The same operations in PostGraphile's schema (bench/peer/, the Amber preset's inflection):
+# aliases give the answers gql_app's shape; node ids are base64 of ["Type", "row id"].
+PEER_NESTED = """
+query Nested($users: Int!, $posts: Int!, $comments: Int!) {
+  users: allUsers(first: $users, orderBy: [USERNAME_ASC]) { edges { node { id username
+    posts: postsByAuthorId(first: $posts, orderBy: [CREATED_AT_DESC, ROW_ID_DESC]) {
+      edges { node { id title
+        comments: commentsByPostId(first: $comments, orderBy: [CREATED_AT_ASC, ROW_ID_ASC]) {
+          edges { node { id body author: userByAuthorId { id username } } } }
+      } } }
+  } } }
+}"""
+
+PEER_TINY = """
+query Tiny($id: ID!) { user(id: $id) { username } }"""
+
+PEER_PAGE = """
+query Page($first: Int!, $comments: Int!) {
+  posts: allPosts(first: $first, orderBy: [CREATED_AT_DESC, ROW_ID_DESC]) {
+    edges { node { id title createdAt
+      author: userByAuthorId { id username }
+      commentCount: commentsByPostId { totalCount }
+      comments: commentsByPostId(first: $comments, orderBy: [CREATED_AT_ASC, ROW_ID_ASC]) {
+        edges { node { id body author: userByAuthorId { id username } } } }
+    } }
+  }
+}"""
+
+# PostGraphile's createComment checks no token: the author is given, the one gql_app's
+# request signs in as (the write load's request i uses the token of signed-in user i).
+PEER_ADD_COMMENT = """
+mutation AddComment($input: CreateCommentInput!) {
+  addComment: createComment(input: $input) {
+    comment { id body author: userByAuthorId { id username } }
+  }
+}"""
+
+SIGNED_IN_USERS = 32
+
+
+def peer_node_id(typename: str, row_id: int) -> str:
+    return base64.b64encode(orjson.dumps([typename, str(row_id)])).decode()
+
+
+def _row_of_id(value: str) -> tuple[str, int] | str:
+    """The (type, row id) of a global id of either server's form, else `value` itself."""
+    try:
+        decoded = base64.urlsafe_b64decode(value.encode()).decode()
+    except ValueError:
+        return value
+    if decoded.startswith("["):
+        typename, row_id = orjson.loads(decoded)
+        return typename, int(row_id)
+    typename, _, row_id = decoded.partition(":")
+    return (typename, int(row_id)) if row_id.isdigit() else value
+
+
+def same_rows(data: Any) -> Any:
+    """`data` of gql_app or of the peer with what differs only in spelling made one: global
+    ids as (type, row id), timestamps as datetimes, PostGraphile's `{totalCount}` counts as
+    numbers, no `__typename` (PostGraphile's payloads are no unions). Equal for both servers
+    when they answered the same rows."""
+    if isinstance(data, list):
+        return [same_rows(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if data.keys() == {"totalCount"}:
+        return data["totalCount"]
+    made: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "__typename":
+            continue
+        if key == "id" and isinstance(value, str):
+            made[key] = _row_of_id(value)
+        elif key == "createdAt" and isinstance(value, str):
+            made[key] = datetime.fromisoformat(value)
+        else:
+            made[key] = same_rows(value)
+    return made
+
+
 @dataclass(frozen=True)
 class Rows:
     """The dataset's ids and usernames, which the requests rotate through."""
@@ -64,6 +147,19 @@ class Rows:
 
     def post(self, index: int) -> int:
         return self.post_ids[index * 7919 % len(self.post_ids)]
+
+    def signed_in(self, index: int) -> int:
+        """The user whose token request `index` of a signed-in load sends."""
+        return self.user_ids[index % min(SIGNED_IN_USERS, len(self.user_ids))]
+
+
+@dataclass(frozen=True)
+class PeerDocument:
+    """An operation written in the peer's (PostGraphile's) schema."""
+
+    document: str
+    variables: Callable[[int, Rows], dict[str, Any]]
+    expect: str = '{"data":'
 
 
 def _blanked(data: Any, path: tuple[str, ...]) -> Any:
@@ -89,6 +185,7 @@ class Operation:
     writes: bool = False
     # Paths in `data` to values each request makes anew (ids of new rows, tokens, expiry).
     generated: tuple[tuple[str, ...], ...] = ()
+    peer: PeerDocument | None = None
 
     def comparable(self, data: Any) -> Any:
         """`data` with the generated values set to None: equal for gql_app and the floor."""
@@ -96,18 +193,31 @@ class Operation:
             data = _blanked(data, path)
         return data
 
-    def body(self, index: int, rows: Rows) -> bytes:
+    def body(self, index: int, rows: Rows, *, peer: bool = False) -> bytes:
+        document, variables = (
+            (self.peer.document, self.peer.variables)
+            if peer and self.peer
+            else (self.document, self.variables)
+        )
         return orjson.dumps(
             {
-                "query": self.document,
+                "query": document,
                 "operationName": self.operation_name,
-                "variables": self.variables(index, rows),
+                "variables": variables(index, rows),
             }
         )
 
-    def requests(self, count: int, rows: Rows, tokens: list[str]) -> list[Request]:
+    def expected(self, *, peer: bool = False) -> str:
+        """What every answer of a successful request holds (wrk counts the others as errors)."""
+        return self.peer.expect if peer and self.peer else self.expect
+
+    def requests(
+        self, count: int, rows: Rows, tokens: list[str], *, peer: bool = False
+    ) -> list[Request]:
+        """The load's request bodies; the peer's carry no token (it checks none)."""
+        signed_in = self.signed_in and not peer
         return [
-            Request(self.body(i, rows), tokens[i % len(tokens)] if self.signed_in else None)
+            Request(self.body(i, rows, peer=peer), tokens[i % len(tokens)] if signed_in else None)
             for i in range(count)
         ]
 
@@ -119,6 +229,7 @@ OPERATIONS = (
         NESTED,
         "Nested",
         lambda _i, _rows: {"users": 50, "posts": 10, "comments": 5},
+        peer=PeerDocument(PEER_NESTED, lambda _i, _rows: {"users": 50, "posts": 10, "comments": 5}),
     ),
     Operation(
         "tiny",
@@ -126,6 +237,7 @@ OPERATIONS = (
         TINY,
         "Tiny",
         lambda i, rows: {"id": global_id("User", rows.user(i))},
+        peer=PeerDocument(PEER_TINY, lambda i, rows: {"id": peer_node_id("User", rows.user(i))}),
     ),
     Operation(
         "page",
@@ -133,6 +245,7 @@ OPERATIONS = (
         PAGE,
         "Page",
         lambda _i, _rows: {"first": 20, "comments": 3},
+        peer=PeerDocument(PEER_PAGE, lambda _i, _rows: {"first": 20, "comments": 3}),
     ),
     Operation(
         "login",
@@ -152,10 +265,23 @@ OPERATIONS = (
         lambda i, rows: {
             "input": {"postId": global_id("Post", rows.post(i)), "body": f"bench {i}"}
         },
-        expect='"__typename":"AddCommentSuccess"',
+        expect='"AddCommentSuccess"',
         signed_in=True,
         writes=True,
         generated=(("addComment", "comment", "id"),),
+        peer=PeerDocument(
+            PEER_ADD_COMMENT,
+            lambda i, rows: {
+                "input": {
+                    "comment": {
+                        "postId": str(rows.post(i)),
+                        "authorId": str(rows.signed_in(i)),
+                        "body": f"bench {i}",
+                    }
+                }
+            },
+            expect='"addComment":{"comment":{"id"',
+        ),
     ),
 )
 BY_NAME = {operation.name: operation for operation in OPERATIONS}

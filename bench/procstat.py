@@ -77,3 +77,10 @@ def reset_peak(pid: int) -> None:
     """Start a new peak-RSS measurement for `pid` (writing 5 to clear_refs resets VmHWM)."""
     with contextlib.suppress(OSError):
         (PROC / str(pid) / "clear_refs").write_text("5")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores, not idle or waiting), in seconds."""
+    fields = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,11 @@ from bench import procstat
 from bench.database import app_url, asyncpg_dsn, gql_app_command
 from tests.support.net import free_port
 
+FLOOR = "floor"
+JSON_FLOOR = "json floor"
+PEER = "PostGraphile"
+PEER_DIR = Path(__file__).parent / "peer"
+
 
 def gql_app_name(workers: int) -> str:
     return f"gql_app ({workers} worker{'s' if workers > 1 else ''})"
@@ -31,6 +37,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    # The peer speaks PostGraphile's schema: it is sent the operations' `peer` documents.
+    peer: bool = False
 
     @property
     def url(self) -> str:
@@ -91,13 +99,13 @@ def _stop(server: Server) -> None:
 
 @contextmanager
 def _running(
-    name: str, command: list[str], env: dict[str, str], port: int, log: Path
+    name: str, command: list[str], env: dict[str, str], port: int, log: Path, *, peer: bool = False
 ) -> Iterator[Server]:
     with log.open("wb") as out:
         process = subprocess.Popen(
             command, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT
         )
-        server = Server(name, process, port, log)
+        server = Server(name, process, port, log, peer)
         try:
             _wait_ready(server, 60, log)
             yield server
@@ -118,19 +126,53 @@ def gql_app_server(
 
 
 @contextmanager
-def floor_server(database_url: str, log: Path) -> Iterator[Server]:
-    """The floor: bench/floor.py under the same uvicorn (uvloop, httptools), one process."""
+def floor_server(database_url: str, log: Path, name: str = FLOOR) -> Iterator[Server]:
+    """A floor of bench/floor.py (`FLOOR` or `JSON_FLOOR`) under the same uvicorn (uvloop,
+    httptools), one process."""
     port = free_port()
+    factory = "create_json_app" if name == JSON_FLOOR else "create_app"
     command = [
         sys.executable,
         "-m",
         "uvicorn",
-        "bench.floor:create_app",
+        f"bench.floor:{factory}",
         "--factory",
         f"--port={port}",
         "--log-level=warning",
         "--no-access-log",
     ]
     env = {"FLOOR_DATABASE_URL": asyncpg_dsn(database_url)}
-    with _running("floor", command, env, port, log) as server:
+    with _running(name, command, env, port, log) as server:
+        yield server
+
+
+def peer_node() -> Path:
+    """Node 22 of bench/peer/ (the npm package `node`), installed there first if missing."""
+    node = PEER_DIR / "node_modules" / ".bin" / "node"
+    if not node.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise SystemExit(
+                "bench: the peer needs npm to install it (Debian: apt-get install npm)"
+            )
+        print("bench: installing the peer (npm ci --prefix bench/peer) ...", flush=True)
+        subprocess.run(
+            [npm, "ci", "--silent", "--no-audit", "--no-fund", "--prefix", str(PEER_DIR)],
+            check=True,
+        )
+    return node
+
+
+@contextmanager
+def peer_server(database_url: str, log: Path) -> Iterator[Server]:
+    """The peer: PostGraphile 5 (Amber preset) of bench/peer/ on Node 22, one process,
+    `NODE_ENV=production`, over the same database."""
+    port = free_port()
+    command = [str(peer_node()), str(PEER_DIR / "server.mjs")]
+    env = {
+        "NODE_ENV": "production",
+        "PEER_DATABASE_URL": asyncpg_dsn(database_url),
+        "PEER_PORT": str(port),
+    }
+    with _running(PEER, command, env, port, log, peer=True) as server:
         yield server

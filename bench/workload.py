@@ -8,10 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from bench.operations import Rows
+from bench.operations import SIGNED_IN_USERS, Rows
 from gql_app.domain.security import new_token
-
-SIGNED_IN_USERS = 32
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Each flow validates its input, hashes or verifies passwords in a worker thread BEFORE it
 opens a write transaction (no connection is held while hashing), and does its writes in one
-transaction. Expected failures are raised as `InvalidInput` (from `account_input`),
+transaction: a unit of work of `RequestSession.run`, rerun once if it met a statement a
+migration made stale (it acts only through its session, and a rerun makes anew what it
+makes, tokens among them). Expected failures are raised as `InvalidInput` (from `account_input`),
 `InvalidCredentialsError` (below), `UsernameTakenError` and `EmailTakenError` (from
 `queries`) and `RateLimitedError` (from `throttle`); the GraphQL layer turns them into
 payload union members.
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +32,8 @@ from gql_app.domain import input as account_input
 from gql_app.domain import throttle
 from gql_app.domain.security import PasswordHashBusy, hash_password, new_token, verify_password
 from gql_app.queries import EmailTakenError, UsernameTakenError
+
+T = TypeVar("T")
 
 
 class InvalidCredentialsError(Exception):
@@ -61,16 +67,25 @@ async def register(
     username = account_input.username(username)
     email = account_input.email(email)
     password_hash = await hash_password(account_input.new_password(password))
-    async with db.transaction(write=True) as session:
+
+    async def create(session: AsyncSession) -> IssuedToken | UsernameTakenError | EmailTakenError:
         try:
             user = await queries.create_user(
                 session, username=username, email=email, password_hash=password_hash
             )
         except (UsernameTakenError, EmailTakenError) as exc:
-            taken = exc
-        else:
-            return await _issue_token(session, settings, user, utcnow())
-    raise taken
+            return exc
+        return await _issue_token(session, settings, user, utcnow())
+
+    return _raised(await db.run(create, write=True))
+
+
+def _raised(outcome: T | UsernameTakenError | EmailTakenError) -> T:
+    """`outcome`, unless it is the taken error a unit of work returned: then raised, after
+    its transaction ended."""
+    if isinstance(outcome, UsernameTakenError | EmailTakenError):
+        raise outcome
+    return outcome
 
 
 async def _user_by_login(session: AsyncSession, login: str) -> User | None:
@@ -91,24 +106,33 @@ async def login(
     login = account_input.login(login)
     password = account_input.given_password(password)
     now = utcnow()
-    async with db.transaction(write=True) as session:
+
+    async def reserve(
+        session: AsyncSession,
+    ) -> tuple[User | None, throttle.Attempt, throttle.RateLimitedError | None]:
         user = await _user_by_login(session, login)
         if user is not None:
             account = throttle.user_account(user.id)
         else:
             account = throttle.unknown_account(await queries.login_name_of(session, login))
         attempt = throttle.Attempt.of(account, address)
-        limited = await throttle.reserve(session, settings, attempt, now)
+        return user, attempt, await throttle.reserve(session, settings, attempt, now)
+
+    user, attempt, limited = await db.run(reserve, write=True)
     if limited is not None:
         raise limited
     ok, new_hash = await _checked(db, attempt, password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentialsError
-    async with db.transaction(write=True) as session:
+    signed_in = user
+
+    async def issue(session: AsyncSession) -> IssuedToken:
         await throttle.succeeded(session, attempt)
         if new_hash is not None:
-            await queries.set_password_hash(session, user.id, new_hash)
-        return await _issue_token(session, settings, user, now)
+            await queries.set_password_hash(session, signed_in.id, new_hash)
+        return await _issue_token(session, settings, signed_in, now)
+
+    return await db.run(issue, write=True)
 
 
 async def _checked(
@@ -118,8 +142,7 @@ async def _checked(
     try:
         return await verify_password(password, password_hash)
     except PasswordHashBusy:
-        async with db.transaction(write=True) as session:
-            await throttle.withdrawn(session, attempt)
+        await db.run(partial(throttle.withdrawn, attempt=attempt), write=True)
         raise
 
 
@@ -138,8 +161,9 @@ async def _confirm_password(
     """
     password = account_input.given_password(password, field=field)
     attempt = throttle.Attempt.of(throttle.user_account(user.id), address)
-    async with db.transaction(write=True) as session:
-        limited = await throttle.reserve(session, settings, attempt, utcnow())
+    limited = await db.run(
+        partial(throttle.reserve, settings=settings, attempt=attempt, now=utcnow()), write=True
+    )
     if limited is not None:
         raise limited
     ok, _ = await _checked(db, attempt, password, user.password_hash)
@@ -150,8 +174,9 @@ async def _confirm_password(
 
 async def logout(db: RequestSession, token_hash: str) -> bool:
     """Revoke the presented token; False if it was no longer live."""
-    async with db.transaction(write=True) as session:
-        return await queries.revoke_token(session, token_hash, utcnow())
+    return await db.run(
+        partial(queries.revoke_token, token_hash=token_hash, now=utcnow()), write=True
+    )
 
 
 async def change_password(
@@ -170,26 +195,31 @@ async def change_password(
         db, settings, user, current_password, field="currentPassword", address=address
     )
     password_hash = await hash_password(new_password)
-    async with db.transaction(write=True) as session:
+
+    async def change(session: AsyncSession) -> int:
         await queries.set_password_hash(session, user.id, password_hash)
         await throttle.succeeded(session, attempt)
         return await queries.revoke_other_tokens(
             session, user_id=user.id, keep_token_hash=token_hash, now=utcnow()
         )
 
+    return await db.run(change, write=True)
+
 
 async def update_profile(db: RequestSession, *, user: User, username: str, email: str) -> User:
     """Change the username and email; the unique constraints decide conflicts."""
     username = account_input.username(username)
     email = account_input.email(email)
-    async with db.transaction(write=True) as session:
+
+    async def update(session: AsyncSession) -> User | UsernameTakenError | EmailTakenError:
         try:
             return await queries.update_profile(
                 session, user_id=user.id, username=username, email=email
             )
         except (UsernameTakenError, EmailTakenError) as exc:
-            taken = exc
-    raise taken
+            return exc
+
+    return _raised(await db.run(update, write=True))
 
 
 async def delete_account(
@@ -199,7 +229,10 @@ async def delete_account(
     attempt = await _confirm_password(
         db, settings, user, password, field="password", address=address
     )
-    async with db.transaction(write=True) as session:
+
+    async def delete(session: AsyncSession) -> None:
         await throttle.succeeded(session, attempt)
         await queries.delete_user(session, user.id)
+
+    await db.run(delete, write=True)
     return user.id

@@ -21,6 +21,7 @@ from gql_app.graphql.execution.marker import batched
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.pagination import encode_cursor, page_from_arguments
 from gql_app.graphql.permissions import only_to_themself
+from gql_app.graphql.projection import node_columns
 from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record
 
@@ -177,10 +178,13 @@ async def related(
     parents: Sequence[Node],
     arguments: tuple[int | None, str | None, int | None, str | None],
 ) -> list[Connection[NodeT] | Exception]:
-    """Nested connections: the same page of each parent's rows, in one batch."""
+    """Nested connections: the same page of each parent's rows, in one batch, reading the
+    optional columns the nodes select (`node_columns`)."""
     page = page_of(info, relation.keyset, *arguments)
     loaders = info.context.loaders
-    pages = await loaders.pages[relation].load_many([(parent.pk, page) for parent in parents])
+    pages = await loaders.pages[relation, node_columns(info)].load_many(
+        [(parent.pk, page) for parent in parents]
+    )
     counts = loaders.counts[relation]
     return [
         rows

@@ -20,6 +20,9 @@ from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record
 
 RelatedKey = tuple[int, Page]
+# A relation and the optional columns its rows hold (None: all; `queries.related_pages`).
+# Each has its own loader, so a row never reaches a field whose column it lacks.
+ProjectedRelation = tuple[queries.Relation, frozenset[str] | None]
 
 ByIds = Callable[[queries.Reader, Sequence[int]], Awaitable[dict[int, Record]]]
 KeyT = TypeVar("KeyT")
@@ -56,7 +59,8 @@ class Loaders:
 
     Each is made on first use: most requests use one or two of the nine. `pages` and
     `counts` serve each relation of `queries.RELATIONS`: one page of related rows per
-    `(parent id, page)`, and how many related rows a parent has.
+    `(parent id, page)` (`pages` per relation and the optional columns read), and how many
+    related rows a parent has.
     """
 
     def __init__(
@@ -80,7 +84,7 @@ class Loaders:
         return self._make.by_id(queries.comments_by_ids)
 
     @_made_once
-    def pages(self) -> Mapping[queries.Relation, DataLoader[RelatedKey, list[Record]]]:
+    def pages(self) -> Mapping[ProjectedRelation, DataLoader[RelatedKey, list[Record]]]:
         return _EachRelation(self._make.pages)
 
     @_made_once
@@ -107,8 +111,9 @@ class _Makers:
 
         return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)
 
-    def pages(self, relation: queries.Relation) -> DataLoader[RelatedKey, list[Record]]:
+    def pages(self, projected: ProjectedRelation) -> DataLoader[RelatedKey, list[Record]]:
         db = self.db
+        relation, columns = projected
 
         async def load(keys: list[RelatedKey]) -> list[list[Record]]:
             # Parents asking for the same page share a statement; usually all of them do.
@@ -119,7 +124,9 @@ class _Makers:
             async def read(connection: Reads) -> dict[RelatedKey, list[Record]]:
                 found: dict[RelatedKey, list[Record]] = {}
                 for page, parent_ids in parents_by_page.items():
-                    pages = await queries.related_pages(connection, relation, parent_ids, page)
+                    pages = await queries.related_pages(
+                        connection, relation, parent_ids, page, columns
+                    )
                     found |= {(parent_id, page): rows for parent_id, rows in pages.items()}
                 return found
 

@@ -11,9 +11,11 @@ from sqlalchemy import (
     Integer,
     bindparam,
     func,
+    null,
     or_,
     select,
     tuple_,
+    type_coerce,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
@@ -204,17 +206,32 @@ async def count_of(session: Reader, table: type[Base], **filters: Any) -> int:
     return count
 
 
+# Columns of related rows that a page reads only when the query selects their field: the
+# others a row always holds (ids, the parent's id, the keyset's key, short titles).
+OPTIONAL_COLUMNS = frozenset(("body", "updated_at"))
+
+
+def _projected(column: InstrumentedAttribute[Any], columns: frozenset[str] | None) -> Any:
+    """`column`, or a typed NULL in its place (same label and position) when not wanted."""
+    if columns is None or column.key not in OPTIONAL_COLUMNS or column.key in columns:
+        return column
+    return type_coerce(null(), column.type).label(column.key)
+
+
 @cache
-def _related_statement(relation: Relation, shape: PageShape) -> AnySelect:
+def _related_statement(
+    relation: Relation, shape: PageShape, columns: frozenset[str] | None
+) -> AnySelect:
     """One page of related rows for each of many parents, in one statement.
 
     `ROW_NUMBER() OVER (PARTITION BY parent ...)` numbers each parent's rows in page order
     (PostgreSQL, and SQLite from 3.25); the outer query keeps the first `limit` of each.
+    The optional columns not in `columns` (None: all) are NULL: rows keep their shape.
     """
     conditions, order = _keyset_clauses(relation.keyset, shape)
     ranked = (
         select(
-            *relation.keyset.row,
+            *(_projected(column, columns) for column in relation.keyset.row),
             func.row_number().over(partition_by=relation.parent, order_by=order).label("rn"),
         )
         .where(one_of(relation.parent, "parent_ids"), *conditions)
@@ -228,10 +245,17 @@ def _related_statement(relation: Relation, shape: PageShape) -> AnySelect:
 
 
 async def related_pages(
-    session: Reader, relation: Relation, parent_ids: Sequence[int], page: Page
+    session: Reader,
+    relation: Relation,
+    parent_ids: Sequence[int],
+    page: Page,
+    columns: frozenset[str] | None = None,
 ) -> dict[int, list[Record]]:
-    """The same page (up to `limit + 1` rows) of each parent's related rows, by parent id."""
-    statement = _related_statement(relation, PageShape.of(page))
+    """The same page (up to `limit + 1` rows) of each parent's related rows, by parent id.
+
+    `columns`: the `OPTIONAL_COLUMNS` to read (None: all); the others are None in the rows.
+    """
+    statement = _related_statement(relation, PageShape.of(page), columns)
     parameters = {"parent_ids": list(parent_ids)} | _page_parameters(page)
     pages: dict[int, list[Record]] = {parent_id: [] for parent_id in parent_ids}
     parent_index = relation.parent_index

@@ -1,7 +1,9 @@
-"""The benchmark's floor server answers exactly what gql_app answers (bench/floor.py).
+"""The benchmark's floors answer exactly what gql_app answers (bench/floor.py).
 
-Its figures are only a floor for gql_app's if it does the same work: same statements, same
-JSON. Each operation of the benchmark is sent to both, on a dataset larger than the pages.
+Their figures are a limit for gql_app's only if they give the same answers: the same `data`
+for every operation, from the floor (only the columns answered, JSON written by orjson) and
+from the JSON floor (PostgreSQL writes the answer). Each operation of the benchmark is sent
+to gql_app and a floor, on a dataset larger than the pages.
 """
 
 from collections.abc import AsyncIterator
@@ -39,12 +41,18 @@ async def seeded(db: RequestSession) -> None:
         await seed(session, users=8, posts_per_user=4, comments_per_post=3)
 
 
+# Both floors, for the operations they answer each in their own way (the login is shared).
+BOTH_FLOORS = pytest.mark.parametrize("floor_client", ["floor", "json floor"], indirect=True)
+
+
 @pytest.fixture
 async def floor_client(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> AsyncIterator[httpx.AsyncClient]:
+    """The floor (`request.param` "json floor" for the JSON floor) in process."""
     monkeypatch.setenv("FLOOR_DATABASE_URL", asyncpg_dsn(database_url))
-    app = floor.create_app()
+    json_floor = getattr(request, "param", "floor") == "json floor"
+    app = floor.create_json_app() if json_floor else floor.create_app()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://floor") as client:
@@ -72,6 +80,7 @@ async def _user_ids(database_url: str) -> tuple[int, ...]:
     return (await workload.read_rows(asyncpg_dsn(database_url))).user_ids
 
 
+@BOTH_FLOORS
 @pytest.mark.parametrize("operation", ["nested", "page"])
 async def test_floor_pages_like_gql_app(
     client: httpx.AsyncClient, floor_client: httpx.AsyncClient, operation: str
@@ -80,6 +89,7 @@ async def test_floor_pages_like_gql_app(
     assert ours == theirs
 
 
+@BOTH_FLOORS
 async def test_floor_finds_a_user_like_gql_app(
     client: httpx.AsyncClient, floor_client: httpx.AsyncClient, database_url: str
 ) -> None:
@@ -89,6 +99,7 @@ async def test_floor_finds_a_user_like_gql_app(
     assert ours == theirs == {"user": {"username": "user00004"}}
 
 
+@BOTH_FLOORS
 async def test_floor_answers_null_for_a_missing_user_like_gql_app(
     client: httpx.AsyncClient, floor_client: httpx.AsyncClient
 ) -> None:
@@ -97,6 +108,7 @@ async def test_floor_answers_null_for_a_missing_user_like_gql_app(
     assert ours == theirs == {"user": None}
 
 
+@BOTH_FLOORS
 async def test_floor_adds_a_comment_like_gql_app(
     client: httpx.AsyncClient, floor_client: httpx.AsyncClient, database_url: str
 ) -> None:

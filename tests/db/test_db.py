@@ -158,11 +158,20 @@ async def _read_queries(db: RequestSession, keys: list[int]) -> list[Any]:
     matching = partial(queries.count_of, table=User, username_contains="%user%")
     results.append(await db.read(matching))
     for relation in queries.RELATIONS:
-        pages = await db.read(
-            partial(queries.related_pages, relation=relation, parent_ids=keys, page=first)
-        )
+        projections: tuple[frozenset[str] | None, ...] = (None, frozenset())
+        for columns in projections:
+            pages = await db.read(
+                partial(
+                    queries.related_pages,
+                    relation=relation,
+                    parent_ids=keys,
+                    page=first,
+                    columns=columns,
+                )
+            )
+            results.append({pk: [tuple(row) for row in rows] for pk, rows in pages.items()})
         counts = await db.read(partial(queries.related_counts, relation=relation, parent_ids=keys))
-        results.append(({pk: [tuple(row) for row in rows] for pk, rows in pages.items()}, counts))
+        results.append(counts)
     return results
 
 

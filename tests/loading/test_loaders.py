@@ -20,9 +20,16 @@ async def test_no_loader_is_made_before_it_is_used(db: RequestSession) -> None:
 async def test_each_relation_has_one_loader_made_when_first_asked_for(db: RequestSession) -> None:
     pages = Loaders(db, batch_size=10).pages
     assert len(pages) == 0
-    assert pages[queries.USER_POSTS] is pages[queries.USER_POSTS]
-    assert pages[queries.POST_COMMENTS] is not pages[queries.USER_POSTS]
+    assert pages[queries.USER_POSTS, None] is pages[queries.USER_POSTS, None]
+    assert pages[queries.POST_COMMENTS, None] is not pages[queries.USER_POSTS, None]
     assert len(pages) == 2
+
+
+async def test_rows_of_other_columns_come_from_another_loader(db: RequestSession) -> None:
+    pages = Loaders(db, batch_size=10).pages
+    without_body = pages[queries.USER_POSTS, frozenset()]
+    assert pages[queries.USER_POSTS, frozenset(("body",))] is not without_body
+    assert pages[queries.USER_POSTS, None] is not without_body
 
 
 async def test_lazy_loaders_load_rows_and_counts(db: RequestSession) -> None:

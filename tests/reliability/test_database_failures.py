@@ -26,6 +26,7 @@ from gql_app.db import (
     is_stale_statement,
 )
 from gql_app.db.models import User
+from gql_app.domain import accounts
 from tests.reliability.conftest import (
     assert_no_leaks,
     holding,
@@ -287,6 +288,52 @@ async def test_a_unit_of_work_run_after_a_migration_is_rerun_once_and_succeeds(
         await session.close()
     assert (usernames, len(attempts)) == (["after"], 2)
     assert await _count_users(engine) == 1
+
+
+_PASSWORD = "a long password"
+
+
+async def _log_in(session: RequestSession, settings: Settings, _user: User) -> None:
+    await accounts.login(session, settings, login="before", password=_PASSWORD, address="127.0.0.1")
+
+
+async def _update_profile(session: RequestSession, _settings: Settings, user: User) -> None:
+    await accounts.update_profile(session, user=user, username="before", email="b@example.org")
+
+
+async def _change_password(session: RequestSession, settings: Settings, user: User) -> None:
+    await accounts.change_password(
+        session,
+        settings,
+        user=user,
+        token_hash=None,
+        current_password=_PASSWORD,
+        new_password=_PASSWORD,
+        address="127.0.0.1",
+    )
+
+
+@pytest.mark.parametrize("flow", [_log_in, _update_profile, _change_password])
+async def test_an_account_flow_after_a_migration_reruns_its_unit_of_work_and_succeeds(
+    engine: AsyncEngine,
+    reliability_url: str,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+    flow: Callable[[RequestSession, Settings, User], Awaitable[None]],
+) -> None:
+    session = request_session(engine)
+    try:
+        issued = await accounts.register(
+            session, settings, username="before", email="b@example.org", password=_PASSWORD
+        )
+        await flow(session, settings, issued.user)  # prepares the flow's statements
+        caplog.set_level(logging.INFO, logger="gql_app.db")
+        await execute_sql(reliability_url, _WIDEN_USERNAME)
+        await flow(session, settings, issued.user)
+    finally:
+        await session.close()
+    reruns = {r.getMessage() for r in caplog.records if r.name.startswith("gql_app.db")}
+    assert reruns == {_RERUN.format("the unit of work")}
 
 
 async def test_objects_loaded_before_a_failed_unit_of_work_stay_readable(
