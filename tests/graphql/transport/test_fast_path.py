@@ -50,6 +50,7 @@ CASES = {
         lambda _: {"query": POSTS, "variables": {"first": 2, "after": "not-a-cursor"}}
     ),
     "a missing variable": Case(lambda _: {"query": USER, "variables": {}}),
+    "an explicit null variable": Case(lambda _: {"query": USER, "variables": {"id": None}}),
     "a variable of the wrong type": Case(lambda _: {"query": USER, "variables": {"id": 5}}),
     "a page over the size limit": Case(lambda _: {"query": POSTS, "variables": {"first": 1000}}),
     "the viewer": Case(lambda _: {"query": ME}, signed_in=True),
