@@ -69,6 +69,13 @@ from gql_app.queries.pages import (
     related_counts,
     related_pages,
 )
+from gql_app.queries.persisted import (
+    DocumentRow,
+    persisted_document,
+    persisted_documents,
+    register_documents,
+    registered_hashes,
+)
 from gql_app.queries.rows import (
     COMMENT_ROW,
     POST_ROW,
@@ -102,6 +109,7 @@ __all__ = [
     "AnySelect",
     "AuthorMissingError",
     "ConnectionState",
+    "DocumentRow",
     "EmailTakenError",
     "Keyset",
     "PageShape",
@@ -133,9 +141,13 @@ __all__ = [
     "insert_users",
     "login_name_of",
     "page_of",
+    "persisted_document",
+    "persisted_documents",
     "ping",
     "post_author_id",
     "posts_by_ids",
+    "register_documents",
+    "registered_hashes",
     "related_counts",
     "related_pages",
     "revoke_other_tokens",

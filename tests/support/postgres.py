@@ -32,7 +32,10 @@ SCRATCH_DB = "gql_app_scratch"
 UNICODE_DB = "gql_app_unicode"
 
 
-_TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
+_TRUNCATE = (
+    "TRUNCATE users, posts, comments, auth_tokens, login_failures, persisted_documents"
+    " RESTART IDENTITY CASCADE"
+)
 
 
 _postgres_skip_reason: list[str] = []
