@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import orjson
 import pytest
 from sqlalchemy import text
 
 from gql_app.core.config import load_settings
 from gql_app.db import create_engine, migrate
-from tests.support.manifests import INVALID, ME, POSTS, apollo_manifest, sha256
 from tests.support.net import free_port
 from tests.support.postgres import Postgres
 from tests.support.server import serving
@@ -278,40 +276,3 @@ async def test_serve_counts_a_login_under_its_peer_whatever_x_forwarded_for_says
             )
     assert wrong.json()["data"]["login"]["__typename"] == "InvalidCredentials"
     assert forged.json()["data"]["login"]["__typename"] == "RateLimited"
-
-
-async def _persisted_ids(database_url: str) -> list[str]:
-    engine = create_engine(load_settings(database_url=database_url))
-    try:
-        async with engine.connect() as connection:
-            rows = await connection.execute(text("SELECT id FROM persisted_documents"))
-            return [row.id for row in rows]
-    finally:
-        await engine.dispose()
-
-
-async def test_persist_registers_a_manifest_and_lists_it(database_url: str, tmp_path: Path) -> None:
-    manifest = tmp_path / "persisted-query-manifest.json"
-    manifest.write_bytes(orjson.dumps(apollo_manifest(ME, POSTS)))
-    registered = await gql_app("persist", str(manifest), database_url=database_url)
-    again = await gql_app("persist", str(manifest), database_url=database_url)
-    listed = await gql_app("persist", "--list", database_url=database_url)
-    assert registered.out == "registered 2 documents (0 already registered)\n"
-    assert again.out == "registered 0 documents (2 already registered)\n"
-    assert listed.out.splitlines() == [
-        f"{sha256(ME)}  Me  sha256:{sha256(ME)}",
-        f"{sha256(POSTS)}  Posts  sha256:{sha256(POSTS)}",
-    ]
-    manifest.write_bytes(orjson.dumps({sha256(ME): POSTS}))
-    conflicting = await gql_app("persist", str(manifest), database_url=database_url)
-    assert_one_line_error(conflicting, f"document '{sha256(ME)}' is registered with another text")
-
-
-async def test_persist_refuses_a_manifest_with_an_invalid_document(
-    database_url: str, tmp_path: Path
-) -> None:
-    manifest = tmp_path / "persisted_queries.json"
-    manifest.write_bytes(orjson.dumps({"good": ME, "bad": INVALID}))
-    outcome = await gql_app("persist", str(manifest), database_url=database_url)
-    assert_one_line_error(outcome, "document 'bad': Cannot query field 'noSuchField'")
-    assert await _persisted_ids(database_url) == []
