@@ -52,9 +52,6 @@ PERSISTED_QUERY_HASH_MISMATCH: Final = "PERSISTED_QUERY_HASH_MISMATCH"
 PERSISTED_QUERY_INVALID: Final = "PERSISTED_QUERY_INVALID"
 _SHA256: Final = re.compile(r"[0-9a-f]{64}")
 _DOCUMENT_ID_PREFIX: Final = "sha256:"
-# What a request body or query string must contain to concern this module (a cheap test
-# that spares parsing every other request twice).
-_MARKERS: Final = (b"persistedQuery", b"documentId")
 
 
 class _Refusal(Exception):
@@ -99,6 +96,7 @@ class PersistedDocuments:
         self.app = app
         self.path = path
         self.mode = settings.persisted_queries
+        self.everything = self.mode is PersistedQueries.ONLY
         self.automatic: LRU[str, str] = LRU(settings.apq_cache_size)
         # Trusted documents found in the database, by the key they were asked for: they never
         # change once registered, so a worker reads each from the database once.
@@ -107,15 +105,17 @@ class PersistedDocuments:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path:
             await self.app(scope, receive, send)
+        elif scope["method"] == "POST":
+            await self._post(scope, receive, send)
         elif scope["method"] == "GET":
             await self._get(scope, receive, send)
-        elif scope["method"] == "POST" and content_type(header(scope, b"content-type"))[0] == JSON:
-            await self._post(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
     def _concerns(self, raw: bytes) -> bool:
-        return self.mode is PersistedQueries.ONLY or any(marker in raw for marker in _MARKERS)
+        """Whether a body or query string may name a document (or, with
+        PERSISTED_QUERIES=only, send one): a bytes search, no parsing."""
+        return self.everything or b"persistedQuery" in raw or b"documentId" in raw
 
     async def _get(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw: bytes = scope["query_string"]
@@ -146,8 +146,13 @@ class PersistedDocuments:
             messages.append(message)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 break
-        body = b"".join(message.get("body", b"") for message in messages)
-        if self._concerns(body):
+        body = (
+            messages[0].get("body", b"")
+            if len(messages) == 1
+            else b"".join(message.get("body", b"") for message in messages)
+        )
+        # Other media types go on untouched: the router refuses them (415).
+        if self._concerns(body) and content_type(header(scope, b"content-type"))[0] == JSON:
             try:
                 parameters = orjson.loads(body)
             except orjson.JSONDecodeError:

@@ -236,3 +236,33 @@ async def test_a_document_id_with_a_query_is_refused(
         )
     assert response.status_code == 400
     assert _error(response)[3] == "PERSISTED_QUERY_INVALID"
+
+
+async def test_each_operation_of_a_batch_may_name_its_document(
+    app_with: AppWith, registered: dict[str, str]
+) -> None:
+    batch = [{"documentId": registered[ME]}, _with_text(OTHER)]
+    async with app_with(max_batch_size=2) as client:
+        response = await client.post("/graphql", json=batch)
+    assert [answer["data"] for answer in response.json()] == [{"me": None}, {"__typename": "Query"}]
+
+
+async def test_only_mode_refuses_a_batch_with_unregistered_text(
+    app_with: AppWith, registered: dict[str, str]
+) -> None:
+    batch = [{"documentId": registered[ME]}, {"query": OTHER}]
+    async with app_with(max_batch_size=2, persisted_queries="only") as client:
+        response = await client.post("/graphql", json=batch)
+    assert _error(response)[3] == "PERSISTED_QUERY_NOT_ALLOWED"
+
+
+async def test_a_persisted_request_of_another_media_type_is_the_routers_415(
+    app_with: AppWith,
+) -> None:
+    async with app_with() as client:
+        response = await client.post(
+            "/graphql",
+            content=orjson.dumps(_hash_only(OTHER)),
+            headers={"Content-Type": "text/plain"},
+        )
+    assert response.status_code == 415
