@@ -33,8 +33,9 @@ class ManifestError(ValueError):
 
 
 def document_hash(document: str) -> str:
-    """The hex SHA-256 of a document's text, as APQ and trusted documents name it."""
-    return hashlib.sha256(document.encode()).hexdigest()
+    """The hex SHA-256 of a document's text, as APQ and trusted documents name it (a lone
+    surrogate, which no registered document has, is hashed rather than raised)."""
+    return hashlib.sha256(document.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _entries(manifest: Any) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ module does not recognise goes on untouched: the spec router reports it.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, Final
@@ -81,6 +82,20 @@ def _persisted_hash(extension: object) -> str:
     return found
 
 
+def _json(raw: bytes | str) -> object:
+    """Parsed JSON, or None. orjson refuses some JSON the router's parser reads (NaN, lone
+    surrogate escapes): those are read as the router reads them, so that nothing it would
+    run escapes the checks here."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None  # the router reports it
+
+
 def _without_persisted_query(parameters: dict[str, Any]) -> None:
     extensions = {k: v for k, v in parameters["extensions"].items() if k != "persistedQuery"}
     if extensions:
@@ -123,11 +138,9 @@ class PersistedDocuments:
             await self.app(scope, receive, send)
             return
         parameters: dict[str, Any] = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
-        try:
-            # As the router reads them: `extensions` is JSON text in a query string.
-            decoded = {**parameters, "extensions": orjson.loads(parameters["extensions"])}
-        except (KeyError, orjson.JSONDecodeError):
-            decoded = parameters
+        decoded = dict(parameters)
+        if "extensions" in parameters:  # as the router reads it: JSON text in a query string
+            decoded["extensions"] = _json(parameters["extensions"])
         try:
             resolved = await self._resolve(scope, decoded)
         except _Refusal as refusal:
@@ -153,10 +166,7 @@ class PersistedDocuments:
         )
         # Other media types go on untouched: the router refuses them (415).
         if self._concerns(body) and content_type(header(scope, b"content-type"))[0] == JSON:
-            try:
-                parameters = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                parameters = None  # the router reports it
+            parameters = _json(body)
             try:
                 if isinstance(parameters, list):  # a batch: each operation on its own
                     resolved = [await self._resolve(scope, item) or item for item in parameters]

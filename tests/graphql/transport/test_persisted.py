@@ -266,3 +266,18 @@ async def test_a_persisted_request_of_another_media_type_is_the_routers_415(
             headers={"Content-Type": "text/plain"},
         )
     assert response.status_code == 415
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"query": "{ __typename }", "extra": NaN}', b'{"query": "{ __typename \\ud800 }"}'],
+    ids=["NaN, which only the router's parser reads", "a lone surrogate"],
+)
+async def test_only_mode_reads_what_the_router_would_read(
+    app_with: AppWith, registered: dict[str, str], body: bytes
+) -> None:
+    async with app_with(persisted_queries="only") as client:
+        response = await client.post(
+            "/graphql", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert _error(response)[3] == "PERSISTED_QUERY_NOT_ALLOWED"
