@@ -22,9 +22,10 @@ from bench.database import (
     asyncpg_dsn,
     bench_cluster,
     ensure_dataset,
+    persist_documents,
 )
 from bench.measure import LoadPlan, Measurement, measure
-from bench.operations import BY_NAME, Operation, Rows
+from bench.operations import BY_NAME, Operation, Rows, persisted_manifest
 from bench.report import FLOOR, SINGLE, render
 from bench.servers import Server, floor_server, gql_app_name, gql_app_server
 from bench.sqlcount import StatementCounter
@@ -105,6 +106,9 @@ def run(args: argparse.Namespace, url: str) -> str:
     out: Path = args.out or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     dataset_state = ensure_dataset(url, Dataset())
+    manifest = persisted_manifest(operations)
+    if manifest:
+        persist_documents(url, manifest, out / "persisted-documents.json")
     dsn = asyncpg_dsn(url)
     database = make_url(url).database or BENCH_DB
     counter = StatementCounter(dsn, database)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -11,6 +11,7 @@ import orjson
 from bench.load import Request
 from gql_app.domain.seed import DEMO_PASSWORD
 from gql_app.graphql.ids import encode_global_id as global_id
+from gql_app.graphql.manifests import document_hash
 
 NESTED = """
 query Nested($users: Int!, $posts: Int!, $comments: Int!) {
@@ -89,6 +90,8 @@ class Operation:
     writes: bool = False
     # Paths in `data` to values each request makes anew (ids of new rows, tokens, expiry).
     generated: tuple[tuple[str, ...], ...] = ()
+    # The body names the document by its APQ hash alone (registered beforehand).
+    persisted: bool = False
 
     def comparable(self, data: Any) -> Any:
         """`data` with the generated values set to None: equal for gql_app and the floor."""
@@ -97,13 +100,16 @@ class Operation:
         return data
 
     def body(self, index: int, rows: Rows) -> bytes:
-        return orjson.dumps(
-            {
-                "query": self.document,
-                "operationName": self.operation_name,
-                "variables": self.variables(index, rows),
-            }
-        )
+        parameters: dict[str, Any] = {
+            "operationName": self.operation_name,
+            "variables": self.variables(index, rows),
+        }
+        if self.persisted:
+            sha256 = document_hash(self.document)
+            parameters["extensions"] = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+        else:
+            parameters["query"] = self.document
+        return orjson.dumps(parameters)
 
     def requests(self, count: int, rows: Rows, tokens: list[str]) -> list[Request]:
         return [
@@ -112,7 +118,7 @@ class Operation:
         ]
 
 
-OPERATIONS = (
+OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "nested",
         "first 50 users × 10 posts × 5 comments + authors",
@@ -158,4 +164,23 @@ OPERATIONS = (
         generated=(("addComment", "comment", "id"),),
     ),
 )
+
+
+def by_hash(operation: Operation) -> Operation:
+    """`operation`, its requests naming the document by APQ hash instead of sending it."""
+    return replace(
+        operation,
+        name=f"{operation.name}-hash",
+        title=f"{operation.title}, by APQ hash alone",
+        persisted=True,
+    )
+
+
+def persisted_manifest(operations: Iterable[Operation]) -> dict[str, str]:
+    """The documents of the persisted operations, as `gql-app persist` reads them: every
+    worker then finds them by hash in the database."""
+    return {document_hash(op.document): op.document for op in operations if op.persisted}
+
+
+OPERATIONS = (*OPERATIONS, *(by_hash(op) for op in OPERATIONS if op.name in ("tiny", "page")))
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
