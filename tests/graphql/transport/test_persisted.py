@@ -10,11 +10,13 @@ import orjson
 import pytest
 
 from gql_app import queries
+from gql_app.core.config import load_settings
 from gql_app.db import RequestSession
 from gql_app.graphql.manifests import read_manifest
 from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
-from tests.support.app import AppWith, MakeUser
+from tests.support.app import AppWith, MakeUser, running_app
 from tests.support.manifests import ME, POSTS, relay_manifest, sha256
+from tests.support.net import free_port
 
 USER = "query User($id: ID!) { user(id: $id) { username } }"
 OTHER = "{ __typename }"
@@ -281,3 +283,14 @@ async def test_only_mode_reads_what_the_router_would_read(
             "/graphql", content=body, headers={"Content-Type": "application/json"}
         )
     assert _error(response)[3] == "PERSISTED_QUERY_NOT_ALLOWED"
+
+
+async def test_a_lookup_when_the_database_is_unreachable_is_503_database_unavailable() -> None:
+    """A real failure: nothing listens on the port (the lookup is the request's only read)."""
+    url = f"postgresql://gql_app@127.0.0.1:{free_port()}/gql_app"
+    settings = load_settings(database_url=url, db_connect_timeout=2)
+    async with running_app(settings) as (_, client):
+        response = await client.post("/graphql", json={"documentId": "sha256:" + "0" * 64})
+    assert response.status_code == 503
+    assert _error(response)[3] == "DATABASE_UNAVAILABLE"
+    assert "127.0.0.1" not in response.text
