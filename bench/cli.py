@@ -23,9 +23,10 @@ from bench.database import (
     asyncpg_dsn,
     bench_cluster,
     ensure_dataset,
+    persist_documents,
 )
 from bench.measure import Load, LoadPlan, Measurement, prepare, wait_idle, window
-from bench.operations import BY_NAME, Operation, Rows, same_rows
+from bench.operations import BY_NAME, Operation, Rows, persisted_manifest, same_rows
 from bench.report import SINGLE, misses, render, verdicts
 from bench.servers import (
     FLOOR,
@@ -163,6 +164,9 @@ def run(args: argparse.Namespace, url: str) -> tuple[str, list[str]]:
     out: Path = args.out or RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     dataset_state = ensure_dataset(url, Dataset())
+    manifest = persisted_manifest(operations)
+    if manifest:
+        persist_documents(url, manifest, out / "persisted-documents.json")
     dsn = asyncpg_dsn(url)
     database = make_url(url).database or BENCH_DB
     counter = StatementCounter(dsn, database)

@@ -4,6 +4,7 @@ migrated and seeded with the standard dataset, which later runs reuse."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -91,6 +92,12 @@ def gql_app_command() -> str:
 def _gql_app(url: str, *args: str) -> None:
     env = os.environ | {"DATABASE_URL": app_url(url)}
     subprocess.run([gql_app_command(), *args], env=env, check=True)
+
+
+def persist_documents(url: str, manifest: dict[str, str], path: Path) -> None:
+    """Register `manifest` (id: document) as trusted documents with `gql-app persist`."""
+    path.write_text(json.dumps(manifest))
+    _gql_app(url, "persist", str(path))
 
 
 async def _counts(url: str) -> tuple[int, int, int]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ import orjson
 from bench.load import Request
 from gql_app.domain.seed import DEMO_PASSWORD
 from gql_app.graphql.ids import encode_global_id as global_id
+from gql_app.graphql.manifests import document_hash
 
 NESTED = """
 query Nested($users: Int!, $posts: Int!, $comments: Int!) {
@@ -186,6 +187,8 @@ class Operation:
     # Paths in `data` to values each request makes anew (ids of new rows, tokens, expiry).
     generated: tuple[tuple[str, ...], ...] = ()
     peer: PeerDocument | None = None
+    # The body names the document by its APQ hash alone (registered beforehand).
+    persisted: bool = False
 
     def comparable(self, data: Any) -> Any:
         """`data` with the generated values set to None: equal for gql_app and the floor."""
@@ -199,13 +202,16 @@ class Operation:
             if peer and self.peer
             else (self.document, self.variables)
         )
-        return orjson.dumps(
-            {
-                "query": document,
-                "operationName": self.operation_name,
-                "variables": variables(index, rows),
-            }
-        )
+        parameters: dict[str, Any] = {
+            "operationName": self.operation_name,
+            "variables": variables(index, rows),
+        }
+        if self.persisted and not peer:
+            sha256 = document_hash(document)
+            parameters["extensions"] = {"persistedQuery": {"version": 1, "sha256Hash": sha256}}
+        else:
+            parameters["query"] = document
+        return orjson.dumps(parameters)
 
     def expected(self, *, peer: bool = False) -> str:
         """What every answer of a successful request holds (wrk counts the others as errors)."""
@@ -222,7 +228,7 @@ class Operation:
         ]
 
 
-OPERATIONS = (
+OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "nested",
         "first 50 users × 10 posts × 5 comments + authors",
@@ -284,4 +290,23 @@ OPERATIONS = (
         ),
     ),
 )
+
+
+def by_hash(operation: Operation) -> Operation:
+    """`operation`, its requests naming the document by APQ hash instead of sending it."""
+    return replace(
+        operation,
+        name=f"{operation.name}-hash",
+        title=f"{operation.title}, by APQ hash alone",
+        persisted=True,
+    )
+
+
+def persisted_manifest(operations: Iterable[Operation]) -> dict[str, str]:
+    """The documents of the persisted operations, as `gql-app persist` reads them: every
+    worker then finds them by hash in the database."""
+    return {document_hash(op.document): op.document for op in operations if op.persisted}
+
+
+OPERATIONS = (*OPERATIONS, *(by_hash(op) for op in OPERATIONS if op.name in ("tiny", "page")))
 BY_NAME = {operation.name: operation for operation in OPERATIONS}

@@ -32,6 +32,7 @@ from gql_app.db import (
 from gql_app.domain import security
 from gql_app.graphql.read_after import READ_AFTER_HEADER
 from gql_app.graphql.transport.fast_path import FastQueryPath
+from gql_app.graphql.transport.persisted import PersistedDocuments
 from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
 from gql_app.http.body_limit import BodySizeLimitMiddleware
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             FastQueryPath, router=graphql_router, settings=settings, path=GRAPHQL_PATH
         )
+    # Outside the fast path: a request naming its document reaches it with the text.
+    app.add_middleware(PersistedDocuments, settings=settings, path=GRAPHQL_PATH)
     if settings.max_concurrent_requests:
         app.add_middleware(
             ConcurrencyLimitMiddleware, limit=settings.max_concurrent_requests, path=GRAPHQL_PATH

@@ -1,4 +1,4 @@
-"""The `gql-app` command: serve, migrate, seed, export-schema, db-status.
+"""The `gql-app` command: serve, migrate, seed, export-schema, db-status, persist.
 
 Every failure is one line on stderr and a non-zero exit, never a traceback.
 """
@@ -246,6 +246,49 @@ async def _replica_lines(settings: Settings, engine: AsyncEngine) -> list[str]:
     return lines
 
 
+def cmd_persist(settings: Settings, args: argparse.Namespace) -> None:
+    from gql_app.graphql.manifests import ManifestError, read_manifest
+
+    if (args.file is None) == (not args.list):
+        raise CommandError("persist takes a manifest FILE, or --list")
+    documents: list[queries.DocumentRow] = []
+    if args.file is not None:
+        try:
+            documents = read_manifest(Path(args.file).read_bytes())
+        except OSError as exc:
+            raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+        except ManifestError as exc:
+            raise CommandError(f"{args.file}: {exc}; nothing was registered") from None
+    _ensure_migrated(settings, migrate_now=False)
+
+    async def work() -> list[str]:
+        engine = create_engine(settings)
+        session = RequestSession(create_sessionmaker(engine))
+        try:
+            async with session.transaction(write=not args.list) as db:
+                if args.list:
+                    listed = [
+                        f"{row.id}  {row.operation_name or '-'}  sha256:{row.sha256}"
+                        for row in await queries.persisted_documents(db)
+                    ]
+                    return listed or ["no documents are registered"]
+                known = await queries.registered_hashes(db, [row.id for row in documents])
+                for row in documents:
+                    if known.get(row.id, row.sha256) != row.sha256:
+                        raise CommandError(
+                            f"{args.file}: document {row.id!r} is registered with another "
+                            "text; nothing was registered"
+                        )
+                new = [row for row in documents if row.id not in known]
+                await queries.register_documents(db, new)
+                return [f"registered {len(new)} documents ({len(known)} already registered)"]
+        finally:
+            await session.close()
+            await engine.dispose()
+
+    print("\n".join(_run(work)))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gql-app", description="The gql_app GraphQL API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -280,6 +323,15 @@ def _parser() -> argparse.ArgumentParser:
         "db-status", help="migration revision, pool, connections and replicas"
     )
     status.set_defaults(handler=cmd_db_status)
+
+    persist = commands.add_parser(
+        "persist", help="register a client manifest's trusted documents, or --list them"
+    )
+    persist.add_argument(
+        "file", nargs="?", help="Apollo's, Relay's or GraphQL Code Generator's manifest"
+    )
+    persist.add_argument("--list", action="store_true", help="show the registered documents")
+    persist.set_defaults(handler=cmd_persist)
     return parser
 
 

@@ -42,6 +42,14 @@ class LogLevel(StrEnum):
     CRITICAL = "critical"
 
 
+class PersistedQueries(StrEnum):
+    """`PERSISTED_QUERIES`: what a request may name instead of sending its document."""
+
+    APQ = "apq"  # automatic persisted queries: any valid document runs, and may be registered
+    ONLY = "only"  # trusted documents: only what `gql-app persist` registered runs
+    OFF = "off"  # no persisted queries at all
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -178,6 +186,8 @@ class Settings(BaseSettings):
     # Performance (gql_app/graphql/performance.py and execution/).
     compiled_execution: bool = True
     query_cache_size: int = Field(256, ge=1, le=100_000, description="query texts remembered")
+    persisted_queries: PersistedQueries = PersistedQueries.APQ
+    apq_cache_size: int = Field(1_000, ge=1, le=1_000_000, description="per worker")
 
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1, description="per account and client address")

@@ -48,3 +48,10 @@ class QueryTimeout(PublicError):
     """A statement ran past `DB_STATEMENT_TIMEOUT_MS` and was cancelled; nothing was written."""
 
     code = "QUERY_TIMEOUT"
+
+
+# The codes of errors answered before execution (and the transports' own refusals).
+GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = BadUserInput.code
+OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"

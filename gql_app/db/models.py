@@ -34,6 +34,7 @@ NAMING_CONVENTION = {
 USERNAME_MIN, USERNAME_MAX = 3, 50
 EMAIL_MAX = 120
 TITLE_MAX = 200
+PERSISTED_ID_MAX = 200
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments a column declared INTEGER.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -181,3 +182,20 @@ class LoginFailure(Base):
     throttle_key: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer)
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class PersistedDocument(Base):
+    """A trusted document (`gql-app persist`): an operation a client build names by its id.
+
+    `id` is the id the client's manifest gives it (a SHA-256 for Apollo's and GraphQL Code
+    Generator's, Relay's own hash for Relay's); `sha256` is the hex SHA-256 of `document`, so
+    an APQ hash or a `documentId` of `sha256:<hex>` finds it too.
+    """
+
+    __tablename__ = "persisted_documents"
+
+    id: Mapped[str] = mapped_column(String(PERSISTED_ID_MAX), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    document: Mapped[str] = mapped_column(Text)
+    operation_name: Mapped[str | None] = mapped_column(String(PERSISTED_ID_MAX))
+    created_at: Mapped[datetime] = _created_at()

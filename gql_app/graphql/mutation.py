@@ -30,7 +30,7 @@ from gql_app.graphql.errors import (
 )
 from gql_app.graphql.ids import decode_id_of
 from gql_app.graphql.permissions import signed_in, signed_in_viewer
-from gql_app.graphql.types import Comment, Info, Post
+from gql_app.graphql.types import Comment, Edge, Info, Post
 
 BODY_MAX = 10_000
 
@@ -122,6 +122,10 @@ class DeleteCommentInput:
 @strawberry.type(description="The post was created.")
 class CreatePostSuccess:
     post: Post = strawberry.field(description="The new post.")
+    post_edge: Edge[Post] = strawberry.field(
+        description="The new post as an edge, whose cursor is valid in its author's `posts` "
+        "and in `Query.posts` newest first (for Relay's `@prependEdge`)."
+    )
 
 
 @strawberry.type(description="The post was changed.")
@@ -137,6 +141,10 @@ class DeletePostSuccess:
 @strawberry.type(description="The comment was added.")
 class AddCommentSuccess:
     comment: Comment = strawberry.field(description="The new comment.")
+    comment_edge: Edge[Comment] = strawberry.field(
+        description="The new comment as an edge, whose cursor is valid in its post's "
+        "`comments` (for Relay's `@appendEdge`)."
+    )
 
 
 @strawberry.type(description="The comment was deleted.")
@@ -185,7 +193,9 @@ class ContentMutation:
         except queries.AuthorMissingError:
             raise _account_deleted() from None
         info.context.renew_loaders()
-        return CreatePostSuccess(post=Post.from_row(row))
+        post = Post.from_row(row)
+        edge = Edge(node=post, row=row, keyset=queries.USER_POSTS.keyset)
+        return CreatePostSuccess(post=post, post_edge=edge)
 
     @mutation("Change the title or body (or both) of a post of the viewer.")
     async def update_post(
@@ -269,7 +279,9 @@ class ContentMutation:
         except queries.AuthorMissingError:
             raise _account_deleted() from None
         info.context.renew_loaders()
-        return AddCommentSuccess(comment=Comment.from_row(row))
+        comment = Comment.from_row(row)
+        edge = Edge(node=comment, row=row, keyset=queries.POST_COMMENTS.keyset)
+        return AddCommentSuccess(comment=comment, comment_edge=edge)
 
     @mutation("Delete a comment of the viewer.")
     async def delete_comment(

@@ -11,7 +11,7 @@ from strawberry.types import ExecutionContext
 from gql_app.core.config import Settings
 from gql_app.graphql.accounts import AccountMutation
 from gql_app.graphql.execution.response_size import BoundedExecutor
-from gql_app.graphql.extensions import MaskUnexpectedErrors
+from gql_app.graphql.extensions import MaskUnexpectedErrors, PreExecutionCodes
 from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.observation import ObserveOperation
@@ -52,6 +52,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         extensions=[
             MaskUnexpectedErrors,
             ObserveOperation,
+            PreExecutionCodes,
             RefuseOverlongIntegers,
             *(hardening_extensions(settings) if settings else ()),
             *((ReadYourWrites,) if settings and settings.replica_urls else ()),

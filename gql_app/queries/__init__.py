@@ -73,6 +73,13 @@ from gql_app.queries.pages import (
     related_counts,
     related_pages,
 )
+from gql_app.queries.persisted import (
+    DocumentRow,
+    persisted_document,
+    persisted_documents,
+    register_documents,
+    registered_hashes,
+)
 from gql_app.queries.rows import (
     COMMENT_ROW,
     POST_ROW,
@@ -107,6 +114,7 @@ __all__ = [
     "AnySelect",
     "AuthorMissingError",
     "ConnectionState",
+    "DocumentRow",
     "EmailTakenError",
     "Keyset",
     "PageShape",
@@ -140,9 +148,13 @@ __all__ = [
     "insert_users",
     "login_name_of",
     "page_of",
+    "persisted_document",
+    "persisted_documents",
     "ping",
     "post_author_id",
     "posts_by_ids",
+    "register_documents",
+    "registered_hashes",
     "related_counts",
     "related_pages",
     "replay_position",

@@ -20,7 +20,7 @@ from graphql import (
 from sqlalchemy import func, select
 
 from gql_app.db import RequestSession
-from gql_app.db.models import AuthToken, Base, Comment, LoginFailure, Post, User
+from gql_app.db.models import AuthToken, Base, Comment, LoginFailure, PersistedDocument, Post, User
 from gql_app.graphql.schema import schema
 from tests.support.app import bearer_headers, graphql, graphql_data
 
@@ -201,7 +201,7 @@ async def _row_counts(db: RequestSession) -> dict[str, int]:
     """Rows per table; a dropped table would make this fail."""
     counts = {}
     async with db.transaction() as session:
-        for model in (User, Post, Comment, AuthToken, LoginFailure):
+        for model in (User, Post, Comment, AuthToken, LoginFailure, PersistedDocument):
             statement = select(func.count()).select_from(model)
             counts[model.__tablename__] = (await session.execute(statement)).scalar_one()
     assert set(counts) | {"alembic_version"} >= set(Base.metadata.tables)

@@ -35,7 +35,10 @@ UNICODE_DB = "gql_app_unicode"
 REPLICATED_DB = "gql_app_replicated"
 
 
-_TRUNCATE = "TRUNCATE users, posts, comments, auth_tokens, login_failures RESTART IDENTITY CASCADE"
+_TRUNCATE = (
+    "TRUNCATE users, posts, comments, auth_tokens, login_failures, persisted_documents"
+    " RESTART IDENTITY CASCADE"
+)
 
 
 _postgres_skip_reason: list[str] = []

@@ -51,6 +51,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
+from gql_app.core.errors import OPERATION_RESOLUTION_FAILURE
 from gql_app.graphql.execution.response_size import stopped_execution
 from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overlong_integer
 
@@ -92,11 +93,14 @@ _response_media_type: ContextVar[str | None] = ContextVar("graphql_response_medi
 
 
 class _HTTPError(HTTPException):
-    """Strawberry's HTTPException, with response headers (`Allow` on a 405)."""
+    """Strawberry's HTTPException, with response headers (`Allow` on a 405) and a code."""
 
-    def __init__(self, status_code: int, reason: str, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, status_code: int, reason: str, headers: Mapping[str, str], code: str
+    ) -> None:
         super().__init__(status_code, reason)
         self.headers = headers
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +222,10 @@ def _request_data(parameters: object, protocol: GraphQLRequestProtocol) -> Graph
     )
 
 
+def _request_error(message: str, code: str) -> PreExecutionError:
+    return PreExecutionError(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
 def failed_before_execution(result: ExecutionResult | GraphQLExecutionResult) -> bool:
     """No data and no error at a field path: the request failed before execution (parse,
     validation, variable coercion, unknown operation).
@@ -337,10 +345,13 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
 
     async def _method_not_allowed(self, request: Request) -> Response:
         error = _HTTPError(
-            405, f"{request.method} is not allowed: use GET or POST.", {"Allow": "GET, POST"}
+            405,
+            f"{request.method} is not allowed: use GET or POST.",
+            {"Allow": "GET, POST"},
+            METHOD_NOT_ALLOWED,
         )
         media_type = negotiate_media_type(request.headers.get("accept")) or JSON
-        return self._error_response(error, media_type, code=METHOD_NOT_ALLOWED)
+        return self._error_response(error, media_type)
 
     async def _graphiql_asset(self, version: str, name: str) -> Response:
         if version != _graphiql().version or name not in _GRAPHIQL_ASSETS:
@@ -427,10 +438,10 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         except InvalidOperationTypeError as error:
             reason = error.as_http_error_reason(method)
             if method == "GET":
-                raise _HTTPError(405, reason, {"Allow": "POST"}) from error
+                raise _HTTPError(405, reason, {"Allow": "POST"}, METHOD_NOT_ALLOWED) from error
             return PreExecutionError(data=None, errors=[GraphQLError(reason)])
         except CannotGetOperationTypeError as error:
-            return PreExecutionError(data=None, errors=[GraphQLError(error.as_http_error_reason())])
+            return _request_error(error.as_http_error_reason(), OPERATION_RESOLUTION_FAILURE)
         except MissingQueryError as error:
             raise HTTPException(400, "No GraphQL query found in the request.") from error
 
@@ -465,13 +476,12 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         response.headers.raw.extend(sub_response.headers.raw)
         return response
 
-    def _error_response(
-        self, error: HTTPException, media_type: str, code: str | None = None
-    ) -> Response:
-        headers = {"Vary": "Accept", **(error.headers if isinstance(error, _HTTPError) else {})}
+    def _error_response(self, error: HTTPException, media_type: str) -> Response:
+        headers = {"Vary": "Accept"}
         body: dict[str, object] = {"message": error.reason}
-        if code is not None:
-            body["extensions"] = {"code": code}
+        if isinstance(error, _HTTPError):
+            headers.update(error.headers)
+            body["extensions"] = {"code": error.code}
         return Response(
             self.encode_json({"errors": [body]}),
             status_code=error.status_code,

@@ -1,0 +1,10 @@
+graphql`
+  mutation RegisterMutation($input: RegisterInput!) {
+    register(input: $input) {
+      __typename
+      ... on AuthSuccess {
+        token
+      }
+    }
+  }
+`;
