@@ -24,6 +24,7 @@ from gql_app.db import (
     public_database_error,
 )
 from gql_app.domain import security
+from gql_app.graphql.transport.fanout import Fanout
 from gql_app.graphql.transport.fast_path import FastQueryPath
 from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
@@ -53,11 +54,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         security.configure_hashing(settings.password_hash_concurrency)
         engine = create_engine(settings)
         loop = asyncio.get_running_loop()
-        attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))
+        sessionmaker = create_sessionmaker(engine)
+        attach_resources(app, Resources(settings, engine, sessionmaker, loop))
+        app.state.fanout = fanout = Fanout(settings, engine, sessionmaker)
+        await fanout.start()
         freeze_startup_objects()
         try:
             yield
         finally:
+            await fanout.stop()
             await engine.dispose()
 
     app = FastAPI(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Scope
 from strawberry.fastapi import BaseContext
 
@@ -16,6 +17,7 @@ from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.execution.response_size import ResponseBudget
+from gql_app.graphql.transport.fanout import Fanout, fanout_of
 from gql_app.http.client_address import client_address
 from gql_app.http.request_id import request_id_of
 from gql_app.loading.loaders import Loaders
@@ -31,7 +33,8 @@ class Context(BaseContext):
     def __init__(
         self,
         *,
-        db: RequestSession,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        fanout: Fanout,
         settings: Settings,
         request_id: str,
         authorization: str | None,
@@ -39,12 +42,16 @@ class Context(BaseContext):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__()
-        self.db = db
+        self._sessionmaker = sessionmaker
+        self.db = RequestSession(sessionmaker)
+        self.fanout = fanout  # the worker's subscriptions (gql_app/graphql/transport/fanout.py)
+        # What the transport does when a subscription of this operation falls behind.
+        self.fell_behind: Callable[[], None] | None = None
         self.settings = settings
         self.request_id = request_id
         self.client_address = client_address  # what the login throttle counts per address
         self.loop = loop  # the running loop (`Resources.loop`)
-        self.loaders = Loaders(db, settings.loader_batch_size, loop)
+        self.loaders = Loaders(self.db, settings.loader_batch_size, loop)
         self.response_budget = ResponseBudget(settings.max_response_bytes)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
@@ -54,6 +61,14 @@ class Context(BaseContext):
     def renew_loaders(self) -> None:
         """Forget what the loaders cached: a mutation calls this after it wrote."""
         self.loaders = Loaders(self.db, self.settings.loader_batch_size, self.loop)
+
+    async def renew_session(self) -> None:
+        """A new session, loaders and response budget, the old session closed: a
+        subscription resolves each event in its own (DESIGN.md contract 1)."""
+        await self.db.close()
+        self.db = RequestSession(self._sessionmaker)
+        self.renew_loaders()
+        self.response_budget = ResponseBudget(self.settings.max_response_bytes)
 
     def act_as(self, user: User | None) -> None:
         """Resolve the rest of the operation as `user`: after login, logout or deletion."""
@@ -103,7 +118,8 @@ def operation_context(
     work, so a context made but never entered holds nothing."""
     return _OperationContext(
         Context(
-            db=RequestSession(resources.sessionmaker),
+            sessionmaker=resources.sessionmaker,
+            fanout=fanout_of(scope),
             settings=resources.settings,
             request_id=request_id,
             authorization=authorization,

@@ -1,4 +1,7 @@
-"""The schema: Query and Mutation roots, with error masking (`gql-app export-schema` prints it)."""
+"""The schema: Query, Mutation and Subscription roots, with error masking.
+
+`gql-app export-schema` prints it.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
+from gql_app.graphql.subscription import Subscription
 from gql_app.graphql.types import Comment, Post, User
 from gql_app.graphql.unreadable import RefuseOverlongIntegers
 
@@ -46,6 +50,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
     built = Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, Post, Comment],
         extensions=[
             MaskUnexpectedErrors,

@@ -47,6 +47,7 @@ from gql_app.queries.content import (
     post_author_id,
     update_post,
 )
+from gql_app.queries.events import notify
 from gql_app.queries.pages import (
     COMMENTS_NEWEST,
     COMMENTS_OLDEST,
@@ -132,6 +133,7 @@ __all__ = [
     "insert_posts",
     "insert_users",
     "login_name_of",
+    "notify",
     "page_of",
     "ping",
     "post_author_id",
