@@ -9,6 +9,7 @@ listening on the session's engine, in commit order; a rollback drops it.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable
 from typing import Protocol
@@ -61,7 +62,10 @@ def _drop(session: Session) -> None:
 
 
 class EventSource(Protocol):
-    """Where a worker's events come from: started with the app, stopped with it."""
+    """Where a worker's events come from: started with the app, stopped with it. `listening`
+    is set while events are received."""
+
+    listening: asyncio.Event
 
     async def start(self) -> None: ...
 
@@ -73,9 +77,11 @@ class _InProcessSource:
         self._engine = engine
         self._deliver = deliver
         self._stop: Callable[[], None] | None = None
+        self.listening = asyncio.Event()
 
     async def start(self) -> None:
         self._stop = listen_in_process(self._engine, self._deliver)
+        self.listening.set()
 
     async def stop(self) -> None:
         if self._stop is not None:
