@@ -87,6 +87,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         access_log=settings.access_log,
         timeout_keep_alive=settings.keep_alive_seconds,
         http="gql_app.http.protocol:LimitedHttpToolsProtocol",
+        ws="gql_app.http.websocket_protocol:GoingAwayWebSocketProtocol",
         limit_concurrency=settings.max_connections or None,
         # uvicorn would take X-Forwarded-For from any peer on loopback; the client address
         # is the app's to decide, from TRUSTED_PROXIES alone (gql_app/http/client_address.py).
