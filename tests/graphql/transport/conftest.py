@@ -1,4 +1,4 @@
-"""Real `gql-app serve` processes for the real-time tests, shared by a module.
+"""Real `gql-app serve` processes for the real-time tests, shared by the package's modules.
 
 On PostgreSQL two servers run on one database, so that what is written through one must
 reach the subscribers of the other by LISTEN/NOTIFY; on SQLite (one process, in-process
@@ -35,7 +35,7 @@ class Live:
     writer: Served
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:
