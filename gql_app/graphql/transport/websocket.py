@@ -6,8 +6,9 @@ operation (a subscription, a query, a mutation) gets its own (`operation_context
 loaders, viewer; DESIGN.md contract 1), and the connection holds only its authorization.
 Every bad input ends in the protocol's answer, never a 500 nor a logged error:
 
-- before the upgrade is accepted: an `Origin` not in `CORS_ORIGINS` is refused with 403
-  (browsers send no preflight for WebSockets: cross-site hijacking); past `MAX_WEBSOCKETS`
+- before the upgrade is accepted: an `Origin` not in `CORS_ORIGINS` (nor the server's own,
+  GraphiQL's) is refused with 403 (browsers send no preflight for WebSockets: cross-site
+  hijacking); a client without `Origin` is no browser and may connect; past `MAX_WEBSOCKETS`
   open sockets in the worker, 503;
 - after it, a close code (`CloseCode`), or an `error` message for the one operation at fault
   (over `MAX_SUBSCRIPTIONS_PER_CONNECTION`, a document that fails validation or a limit).
@@ -27,6 +28,7 @@ import logging
 from collections.abc import Coroutine, Mapping
 from enum import IntEnum
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from graphql import GraphQLError
 from starlette.responses import Response
@@ -83,7 +85,8 @@ class SocketTransport:
         resources = resources_of(websocket)
         settings = resources.settings
         origin = websocket.headers.get("origin")
-        if origin is not None and not _allowed_origin(origin, settings.cors_origins):
+        host = websocket.headers.get("host")
+        if origin is not None and not _allowed_origin(origin, host, settings.cors_origins):
             await websocket.close()  # before accept: the server answers 403
             return
         if self.open_sockets >= settings.max_websockets:
@@ -106,8 +109,10 @@ class SocketTransport:
             self.open_sockets -= 1
 
 
-def _allowed_origin(origin: str, allowed: tuple[str, ...]) -> bool:
-    return "*" in allowed or origin in allowed
+def _allowed_origin(origin: str, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """A browser's page may open the socket: one of `CORS_ORIGINS`, or the server's own
+    origin (GraphiQL, served from it; a hostile page's origin never names this host)."""
+    return "*" in allowed or origin in allowed or urlsplit(origin).netloc == host
 
 
 def _authorization_of(payload: Mapping[str, object]) -> tuple[bool, object]:

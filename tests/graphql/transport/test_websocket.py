@@ -239,6 +239,15 @@ async def test_an_upgrade_from_an_allowed_origin_is_accepted(live: Live) -> None
     await socket.close()
 
 
+async def test_an_upgrade_from_the_servers_own_origin_is_accepted(live: Live) -> None:
+    socket = await open_socket(
+        live.subscribed.base_url, headers={"Origin": live.subscribed.base_url}
+    )
+    await send(socket, {"type": "connection_init"})
+    assert await receive(socket) == {"type": "connection_ack"}
+    await socket.close()
+
+
 async def test_upgrades_past_max_websockets_are_refused_with_503(live: Live) -> None:
     sockets = [await connected(live.subscribed.base_url) for _ in range(8)]
     with pytest.raises(websockets.InvalidStatus) as refused:
