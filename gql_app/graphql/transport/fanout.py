@@ -106,7 +106,7 @@ class Fanout:
         engine: AsyncEngine,
         sessionmaker: async_sessionmaker[AsyncSession],
     ) -> None:
-        self._settings = settings
+        self.feed_size = settings.subscription_queue_size  # events a feed holds at most
         self._sessionmaker = sessionmaker
         self.source = event_source(settings, engine, self._received)
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()
@@ -129,7 +129,7 @@ class Fanout:
 
     def feed(self, topic: Topic, fell_behind: Callable[[], None] | None = None) -> Feed:
         """A new subscription's feed of `topic`; `fell_behind` is called if it overflows."""
-        feed = Feed(self, topic, self._settings.subscription_queue_size, fell_behind)
+        feed = Feed(self, topic, self.feed_size, fell_behind)
         self._feeds.setdefault(topic, set()).add(feed)
         return feed
 

@@ -52,7 +52,6 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from gql_app.graphql.execution.response_size import stopped_execution
-from gql_app.graphql.extensions import public_error
 from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overlong_integer
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
@@ -438,9 +437,6 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
     async def process_result(
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
-        if result.errors:  # streamed results pass no extension that masks them
-            request_id = getattr(request.state, "request_id", "none")
-            result.errors = [public_error(error, request_id) for error in result.errors]
         response = await super().process_result(request, result)
         if failed_before_execution(result):
             response.pop("data", None)

@@ -44,7 +44,7 @@ from gql_app.db import RequestSession
 from gql_app.db.models import utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.context import operation_context
-from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR, public_error
+from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
 from gql_app.graphql.schema import Schema
 from gql_app.http.request_id import fresh_id
 
@@ -330,45 +330,43 @@ class _Connection:
                     first = True
                     async for result in stream:
                         if first and isinstance(result, PreExecutionError):
-                            await self._send_errors(operation_id, result.errors or [], request_id)
+                            await self._send_errors(operation_id, result.errors or [])
                             return
                         first = False
                         if not isinstance(result, ExecutionResult):
                             error = GraphQLError("Incremental delivery is not supported.")
-                            await self._send_errors(operation_id, [error], request_id)
+                            await self._send_errors(operation_id, [error])
                             return
-                        await self._send_next(operation_id, result, request_id)
+                        await self._send_next(operation_id, result)
             await self._finish(operation_id, {"id": operation_id, "type": "complete"})
         except _Closed:
             pass
         except GraphQLError as error:  # a syntax error, raised by the parser's cache
-            await self._send_errors(operation_id, [error], request_id)
+            await self._send_errors(operation_id, [error])
         except PublicError as error:
             coded = GraphQLError(error.message, extensions={"code": error.code})
-            await self._send_errors(operation_id, [coded], request_id)
+            await self._send_errors(operation_id, [coded])
         except Exception:
             logger.exception("unexpected error in an operation (request id: %s)", request_id)
             masked = GraphQLError(
                 f"Internal server error (request id: {request_id})",
                 extensions={"code": INTERNAL_SERVER_ERROR},
             )
-            await self._send_errors(operation_id, [masked], request_id)
+            await self._send_errors(operation_id, [masked])
         finally:
             if self.operations.get(operation_id) is asyncio.current_task():
                 del self.operations[operation_id]
 
-    async def _send_next(self, operation_id: str, result: ExecutionResult, request_id: str) -> None:
+    async def _send_next(self, operation_id: str, result: ExecutionResult) -> None:
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
-            payload["errors"] = [public_error(e, request_id).formatted for e in result.errors]
+            payload["errors"] = [error.formatted for error in result.errors]
         if result.extensions:
             payload["extensions"] = result.extensions
         await self.send({"id": operation_id, "type": "next", "payload": payload})
 
-    async def _send_errors(
-        self, operation_id: str, errors: list[GraphQLError], request_id: str
-    ) -> None:
-        formatted = [public_error(error, request_id).formatted for error in errors]
+    async def _send_errors(self, operation_id: str, errors: list[GraphQLError]) -> None:
+        formatted = [error.formatted for error in errors]
         message = {"id": operation_id, "type": "error", "payload": formatted}
         with contextlib.suppress(_Closed):
             await self._finish(operation_id, message)

@@ -74,3 +74,27 @@ async def test_a_multipart_subscription_to_a_malformed_id_is_a_coded_error(live:
         received = [part async for part in parts(response) if part]
     errors = received[0]["payload"]["errors"]
     assert [error["extensions"]["code"] for error in errors] == ["BAD_USER_INPUT"]
+
+
+async def test_a_multipart_request_with_a_syntax_error_is_answered_with_that_error(
+    live: Live,
+) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live.subscribed.base_url, timeout=WAIT_SECONDS) as client,
+        client.stream(
+            "POST", "/graphql", json={"query": "subscription {"}, headers={"Accept": MULTIPART}
+        ) as response,
+    ):
+        received = [part async for part in parts(response) if part]
+    assert received[0]["payload"]["errors"][0]["message"].startswith("Syntax Error")
+
+
+async def test_a_query_sent_as_a_multipart_subscription_is_refused_in_words(live: Live) -> None:
+    async with (
+        httpx.AsyncClient(base_url=live.subscribed.base_url, timeout=WAIT_SECONDS) as client,
+        client.stream(
+            "POST", "/graphql", json={"query": "{ __typename }"}, headers={"Accept": MULTIPART}
+        ) as response,
+    ):
+        received = [part async for part in parts(response) if part]
+    assert received[0]["payload"]["errors"][0]["message"] == "queries are not allowed"

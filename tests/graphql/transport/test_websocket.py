@@ -97,6 +97,28 @@ async def test_deleting_a_post_completes_its_update_subscription(live: Live) -> 
     await socket.close()
 
 
+async def test_post_added_of_an_author_sees_only_that_authors_posts(live: Live) -> None:
+    followed, other = await member(live), await member(live)
+    socket = await connected(live.subscribed.base_url)
+    query = "subscription($author: ID) { postAdded(authorId: $author) { author { username } } }"
+    await subscribe(socket, "all", query)
+    await subscribe(socket, "one", query, author=followed.id)
+
+    async def probe(attempt: int) -> None:
+        await new_post(live.writer.base_url, other)
+
+    first = await until_live(socket, probe)
+    await new_post(live.writer.base_url, followed)
+    later = [await receive(socket), await receive(socket)]
+    authors = {
+        (message["id"], message["payload"]["data"]["postAdded"]["author"]["username"])
+        for message in later
+    }
+    assert first["id"] == "all"
+    assert authors == {("all", followed.username), ("one", followed.username)}
+    await socket.close()
+
+
 async def test_an_unknown_post_is_an_error_before_any_event(live: Live) -> None:
     socket = await connected(live.subscribed.base_url)
     await subscribe(socket, "1", COMMENT_ADDED, post="UG9zdDo5OTk5OTk5")  # Post:9999999
