@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     max_websockets: int = Field(10_000, ge=0, description="per worker; 0: none accepted")
     max_subscriptions_per_connection: int = Field(20, ge=1, le=10_000)
     subscription_queue_size: int = Field(100, ge=1, le=100_000, description="events")
+    # Events a worker resolves at once; with MAX_CONCURRENT_REQUESTS within DB_POOL_SIZE.
+    subscription_concurrency: int = Field(4, ge=1, le=1_000)
     ws_connection_init_timeout_seconds: float = Field(10.0, gt=0)
     ws_keepalive_seconds: float = Field(15.0, gt=0, description="between server pings")
     ws_auth_recheck_seconds: float = Field(2.0, gt=0, description="token still valid?")

@@ -47,6 +47,7 @@ class Context(BaseContext):
         self.fanout = fanout  # the worker's subscriptions (gql_app/graphql/transport/fanout.py)
         # What the transport does when a subscription of this operation falls behind.
         self.fell_behind: Callable[[], None] | None = None
+        self._resolving = False  # holds a slot of `fanout.resolving`
         self.settings = settings
         self.request_id = request_id
         self.client_address = client_address  # what the login throttle counts per address
@@ -62,13 +63,30 @@ class Context(BaseContext):
         """Forget what the loaders cached: a mutation calls this after it wrote."""
         self.loaders = Loaders(self.db, self.settings.loader_batch_size, self.loop)
 
-    async def renew_session(self) -> None:
-        """A new session, loaders and response budget, the old session closed: a
-        subscription resolves each event in its own (DESIGN.md contract 1)."""
+    async def begin_event(self) -> None:
+        """Before a subscription's next event: a new session, loaders and response budget,
+        the old session closed (each event resolves in its own: DESIGN.md contract 1), and
+        one of the worker's slots for resolving events (`Fanout.resolving`)."""
         await self.db.close()
         self.db = RequestSession(self._sessionmaker)
         self.renew_loaders()
         self.response_budget = ResponseBudget(self.settings.max_response_bytes)
+        await self.hold_resolving()
+
+    async def hold_resolving(self) -> None:
+        """Take one of the worker's slots for real-time work (`Fanout.resolving`,
+        `SUBSCRIPTION_CONCURRENCY`), unless held: an operation over a socket, a
+        subscription's set-up, an event's resolution. The admission of HTTP requests does
+        not see them; this bounds what they ask of the pool."""
+        if not self._resolving:
+            await self.fanout.resolving.acquire()
+            self._resolving = True
+
+    def release_resolving(self) -> None:
+        """The work is done (its result is about to be sent): its slot is free."""
+        if self._resolving:
+            self._resolving = False
+            self.fanout.resolving.release()
 
     def act_as(self, user: User | None) -> None:
         """Resolve the rest of the operation as `user`: after login, logout or deletion."""
@@ -106,6 +124,7 @@ class _OperationContext:
         return self._context
 
     async def __aexit__(self, *_exc_info: object) -> None:
+        self._context.release_resolving()
         await self._context.db.close()
 
 

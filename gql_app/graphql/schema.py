@@ -19,7 +19,7 @@ from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
-from gql_app.graphql.subscription import Subscription
+from gql_app.graphql.subscription import EventResolved, Subscription
 from gql_app.graphql.types import Comment, Post, User
 from gql_app.graphql.unreadable import RefuseOverlongIntegers
 
@@ -54,6 +54,7 @@ def build_schema(settings: Settings | None = None) -> Schema:
         types=[User, Post, Comment],
         extensions=[
             MaskUnexpectedErrors,
+            EventResolved,
             RefuseOverlongIntegers,
             *(hardening_extensions(settings) if settings else ()),
             *(performance_extensions(settings, caches) if settings and caches else ()),

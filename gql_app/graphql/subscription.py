@@ -4,17 +4,19 @@ A subscription's set-up checks its arguments and, for a post's events, that the 
 exists, so a bad or unknown id is an error before anything streams. The feed is taken
 before that check: a post deleted in between still ends the subscription. Each event is
 resolved with the subscriber's own viewer, in a session and loaders of its own
-(`Context.renew_session`); the row itself was read once for the whole worker (fanout.py).
+(`Context.begin_event`); the row itself was read once for the whole worker (fanout.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 
 from gql_app.core.errors import BadUserInput
+from gql_app.graphql.context import Context
 from gql_app.graphql.ids import decode_id_of
 from gql_app.graphql.transport.fanout import COMMENTS_OF, POSTS_BY, UPDATES_OF, Feed, Topic
 from gql_app.graphql.types import Comment, Info, Post
@@ -27,13 +29,30 @@ async def _events(
     info: Info, feed: Feed, to_node: Callable[[Record], NodeT]
 ) -> AsyncGenerator[NodeT, None]:
     """The feed's rows as nodes. graphql-core resolves an event before it asks for the
-    next, so the session renewed here is the one the previous event no longer uses."""
+    next, so the session renewed here is the one the previous event no longer uses; the
+    resolving slot is given back once the event is resolved (`EventResolved`), before it is
+    sent, so a slow client holds none."""
+    context = info.context
     try:
         async for row in feed:
-            await info.context.renew_session()
-            yield to_node(row)
+            await context.begin_event()
+            try:
+                yield to_node(row)
+            finally:
+                context.release_resolving()
     finally:
         feed.close()
+
+
+class EventResolved(SchemaExtension):
+    """Frees the resolving slot as soon as a result is complete (an event's, or that of an
+    operation over a socket)."""
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.release_resolving()
+        yield
 
 
 async def _subscribe(
@@ -41,15 +60,15 @@ async def _subscribe(
 ) -> AsyncIterator[NodeT]:
     context = info.context
     feed = context.fanout.feed(topic, context.fell_behind)
-    if post_id is not None:
-        try:
-            post = await context.loaders.post.load(post_id)
-        except BaseException:
-            feed.close()
-            raise
-        if post is None:
-            feed.close()
+    await context.hold_resolving()
+    try:
+        if post_id is not None and await context.loaders.post.load(post_id) is None:
             raise BadUserInput("There is no such post.", code="NOT_FOUND")
+    except BaseException:
+        feed.close()
+        raise
+    finally:
+        context.release_resolving()
     return _events(info, feed, to_node)
 
 

@@ -25,6 +25,7 @@ from gql_app import queries
 from gql_app.core.config import Settings
 from gql_app.core.errors import PublicError
 from gql_app.core.events import Event, EventKind, parse_event
+from gql_app.core.slots import Slots
 from gql_app.db import RequestSession
 from gql_app.db.events import event_source
 from gql_app.queries import Record
@@ -107,6 +108,9 @@ class Fanout:
         sessionmaker: async_sessionmaker[AsyncSession],
     ) -> None:
         self.feed_size = settings.subscription_queue_size  # events a feed holds at most
+        # The worker's event resolutions at once (SUBSCRIPTION_CONCURRENCY): a thousand
+        # subscribers of one post must not ask the pool for a thousand connections.
+        self.resolving = Slots(settings.subscription_concurrency)
         self._sessionmaker = sessionmaker
         self.source = event_source(settings, engine, self._received)
         self._inbox: asyncio.Queue[Event] = asyncio.Queue()

@@ -319,6 +319,7 @@ class _Connection:
                 scope=self.websocket.scope,
             ) as context:
                 context.fell_behind = self._fell_behind
+                await context.hold_resolving()  # freed by its first result, set-up's end or exit
                 stream = await self.schema.stream(
                     request["query"],
                     variable_values=request.get("variables"),
