@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -45,8 +45,6 @@ class Context(BaseContext):
         self._sessionmaker = sessionmaker
         self.db = RequestSession(sessionmaker)
         self.fanout = fanout  # the worker's subscriptions (gql_app/graphql/transport/fanout.py)
-        # What the transport does when a subscription of this operation falls behind.
-        self.fell_behind: Callable[[], None] | None = None
         self._resolving = False  # holds a slot of `fanout.resolving`
         self.settings = settings
         self.request_id = request_id

@@ -59,7 +59,7 @@ async def _subscribe(
     info: Info, topic: Topic, post_id: int | None, to_node: Callable[[Record], NodeT]
 ) -> AsyncIterator[NodeT]:
     context = info.context
-    feed = context.fanout.feed(topic, context.fell_behind)
+    feed = context.fanout.feed(topic)
     await context.hold_resolving()
     try:
         if post_id is not None and await context.loaders.post.load(post_id) is None:

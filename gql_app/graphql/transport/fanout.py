@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -48,13 +47,10 @@ class SubscriberFellBehind(PublicError):
 class Feed:
     """One subscription's events: at most `size` waiting, ended when its post is deleted."""
 
-    def __init__(
-        self, fanout: Fanout, topic: Topic, size: int, fell_behind: Callable[[], None] | None
-    ) -> None:
+    def __init__(self, fanout: Fanout, topic: Topic, size: int) -> None:
         self._fanout = fanout
         self.topic = topic
         self._size = size
-        self._fell_behind = fell_behind
         self._rows: deque[Record] = deque()
         self._ended = False
         self._behind = False
@@ -67,8 +63,6 @@ class Feed:
             self._behind = True
             self._rows.clear()
             self.close()
-            if self._fell_behind is not None:
-                self._fell_behind()
         else:
             self._rows.append(row)
         self._ready.set()
@@ -131,9 +125,9 @@ class Fanout:
             for feed in list(feeds):
                 feed.end()
 
-    def feed(self, topic: Topic, fell_behind: Callable[[], None] | None = None) -> Feed:
-        """A new subscription's feed of `topic`; `fell_behind` is called if it overflows."""
-        feed = Feed(self, topic, self.feed_size, fell_behind)
+    def feed(self, topic: Topic) -> Feed:
+        """A new subscription's feed of `topic`."""
+        feed = Feed(self, topic, self.feed_size)
         self._feeds.setdefault(topic, set()).add(feed)
         return feed
 

@@ -46,6 +46,7 @@ from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.context import operation_context
 from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
 from gql_app.graphql.schema import Schema
+from gql_app.graphql.transport.shared import FellBehind, SharedSubscriptions, is_subscription
 from gql_app.http.request_id import fresh_id
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class SocketTransport:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        self.shared = SharedSubscriptions(schema)
         self.open_sockets = 0
 
     async def endpoint(self, websocket: WebSocket) -> None:
@@ -104,7 +106,7 @@ class SocketTransport:
                 )
                 return
             await websocket.accept(subprotocol=PROTOCOL)
-            await _Connection(self.schema, websocket, resources).run()
+            await _Connection(self.schema, self.shared, websocket, resources).run()
         finally:
             self.open_sockets -= 1
 
@@ -126,8 +128,15 @@ def _authorization_of(payload: Mapping[str, object]) -> tuple[bool, object]:
 class _Connection:
     """One socket's protocol state; its operations run as tasks of their own."""
 
-    def __init__(self, schema: Schema, websocket: WebSocket, resources: Resources) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        shared: SharedSubscriptions,
+        websocket: WebSocket,
+        resources: Resources,
+    ) -> None:
         self.schema = schema
+        self.shared = shared
         self.websocket = websocket
         self.resources = resources
         self.settings = resources.settings
@@ -176,11 +185,13 @@ class _Connection:
             with contextlib.suppress(RuntimeError, OSError):
                 await self.websocket.close(code, reason)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: dict[str, Any] | str) -> None:
+        """Send a message (or its JSON text, serialized already)."""
         if self.closed:
             raise _Closed
+        text = message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
         try:
-            await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+            await self.websocket.send_text(text)
         except (RuntimeError, OSError, WebSocketDisconnect):
             self.closed = True
             raise _Closed from None
@@ -305,11 +316,11 @@ class _Connection:
         if task is not None:
             task.cancel()
 
-    def _fell_behind(self) -> None:
-        self._spawn(self.close(CloseCode.FELL_BEHIND, "Subscriber fell behind"))
-
     async def _operate(self, operation_id: str, request: dict[str, Any]) -> None:
         """Run one operation and send its results; `complete` when it ends by itself."""
+        if is_subscription(request["query"], request.get("operationName")):
+            await self._follow(operation_id, request)
+            return
         request_id = fresh_id()
         try:
             async with operation_context(
@@ -318,7 +329,6 @@ class _Connection:
                 authorization=self.authorization,
                 scope=self.websocket.scope,
             ) as context:
-                context.fell_behind = self._fell_behind
                 await context.hold_resolving()  # freed by its first result, set-up's end or exit
                 stream = await self.schema.stream(
                     request["query"],
@@ -358,6 +368,28 @@ class _Connection:
             if self.operations.get(operation_id) is asyncio.current_task():
                 del self.operations[operation_id]
 
+    async def _follow(self, operation_id: str, request: dict[str, Any]) -> None:
+        """A subscription, as a member of the group that shares its resolution (shared.py)."""
+        prefix = f'{{"id":{json.dumps(operation_id)},"type":'
+        try:
+            async with self.shared.member(
+                self.resources, self.websocket.scope, self.authorization, request
+            ) as member:
+                async for kind, body in member:
+                    if kind == "next":
+                        await self.send(f'{prefix}"next","payload":{body}}}')
+                    elif kind == "error":
+                        await self._finish(operation_id, f'{prefix}"error","payload":{body}}}')
+                    else:
+                        await self._finish(operation_id, {"id": operation_id, "type": "complete"})
+        except FellBehind:
+            await self.close(CloseCode.FELL_BEHIND, "Subscriber fell behind")
+        except _Closed:
+            pass
+        finally:
+            if self.operations.get(operation_id) is asyncio.current_task():
+                del self.operations[operation_id]
+
     async def _send_next(self, operation_id: str, result: ExecutionResult) -> None:
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
@@ -372,7 +404,7 @@ class _Connection:
         with contextlib.suppress(_Closed):
             await self._finish(operation_id, message)
 
-    async def _finish(self, operation_id: str, message: dict[str, Any]) -> None:
+    async def _finish(self, operation_id: str, message: dict[str, Any] | str) -> None:
         """The last message of an operation: its id is free again before it is sent."""
         if self.operations.get(operation_id) is asyncio.current_task():
             del self.operations[operation_id]
