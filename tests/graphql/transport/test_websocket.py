@@ -81,6 +81,28 @@ async def test_an_event_is_resolved_with_the_subscribers_own_viewer(live: Live) 
     await other.close()
 
 
+async def test_a_subscriber_leaving_its_group_leaves_the_others_subscribed(live: Live) -> None:
+    author = await member(live)
+    post = await new_post(live.writer.base_url, author)
+    leaving, staying = (
+        await connected(live.subscribed.base_url),
+        await connected(live.subscribed.base_url),
+    )
+    await subscribe(leaving, "1", COMMENT_ADDED, post=post)
+    await subscribe(staying, "1", COMMENT_ADDED, post=post)
+
+    async def probe(attempt: int) -> None:
+        await call(live.writer.base_url, ADD_COMMENT, author, post=post, body=f"probe {attempt}")
+
+    await until_live(leaving, probe)
+    await receive(staying)
+    await leaving.close()
+    await call(live.writer.base_url, ADD_COMMENT, author, post=post, body="after")
+    message = await receive(staying)
+    assert message["payload"]["data"]["commentAdded"]["body"] == "after"
+    await staying.close()
+
+
 async def test_deleting_a_post_completes_its_update_subscription(live: Live) -> None:
     author = await member(live)
     post = await new_post(live.writer.base_url, author)
