@@ -44,7 +44,10 @@ class NotificationListener:
         raw = self._settings.listen_database_url or self._settings.database_url
         url = normalize_database_url(raw)
         arguments = url.translate_connect_args(username="user") | dict(url.query)
-        arguments |= _postgres_connect_args(self._settings, raw)
+        # TLS and the connect timeout as the pool's connections have them; not its
+        # PgBouncer options (SQLAlchemy's, and this connection is a direct one).
+        pooled = _postgres_connect_args(self._settings, raw)
+        arguments |= {"timeout": pooled["timeout"], "ssl": pooled["ssl"]}
         arguments["server_settings"] = {"application_name": f"{APPLICATION_NAME}_listener"}
         return arguments
 

@@ -61,6 +61,7 @@ class CloseCode(IntEnum):
     """How the server ends a socket (the protocol's codes, and two of this service's)."""
 
     GOING_AWAY = 1001  # the server stops (SIGTERM)
+    TRY_AGAIN_LATER = 1013  # the database could not check the token at `connection_init`
     BAD_REQUEST = 4400  # a message that is not JSON, not an object, or not of the protocol
     UNAUTHORIZED = 4401  # `subscribe` before `connection_ack`
     FORBIDDEN = 4403  # a bad token at `connection_init`; later, one revoked or expired
@@ -241,7 +242,12 @@ class _Connection:
         if self.authorization:
             token = bearer_token(self.authorization)
             self.token_hash = hash_token(token) if token is not None else None
-            if self.token_hash is None or not await self._token_valid():
+            try:
+                valid = self.token_hash is not None and await self._token_valid()
+            except PublicError:  # the database is down or busy: not the client's fault
+                await self.close(CloseCode.TRY_AGAIN_LATER, "Try again later")
+                return
+            if not valid:
                 await self.close(CloseCode.FORBIDDEN, "Forbidden: invalid or expired token")
                 return
             self._spawn(self._recheck_token())
