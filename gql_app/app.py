@@ -31,6 +31,7 @@ from gql_app.db import (
 )
 from gql_app.domain import security
 from gql_app.graphql.read_after import READ_AFTER_HEADER
+from gql_app.graphql.transport.fanout import Fanout
 from gql_app.graphql.transport.fast_path import FastQueryPath
 from gql_app.graphql.transport.persisted import PersistedDocuments
 from gql_app.graphql.transport.router import create_graphql_router
@@ -104,11 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
             instrument_engine(engine.sync_engine, tracer_provider)
         loop = asyncio.get_running_loop()
-        attach_resources(app, Resources(settings, engine, create_sessionmaker(engine), loop))
+        sessionmaker = create_sessionmaker(engine)
+        attach_resources(app, Resources(settings, engine, sessionmaker, loop))
+        app.state.fanout = fanout = Fanout(settings, engine, sessionmaker)
+        await fanout.start()
         freeze_startup_objects()
         try:
             yield
         finally:
+            await fanout.stop()
             if replicas is not None:
                 await replicas.close()
             await engine.dispose()

@@ -9,7 +9,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -122,6 +122,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     migration_database_url: str | None = None
+    # The worker's LISTEN connection (gql_app/db/listener.py): DATABASE_URL when unset.
+    listen_database_url: str | None = None
 
     db_pool_size: int = Field(10, ge=1, le=1000)
     db_max_overflow: int = Field(20, ge=0, le=1000)
@@ -189,6 +191,16 @@ class Settings(BaseSettings):
     persisted_queries: PersistedQueries = PersistedQueries.APQ
     apq_cache_size: int = Field(1_000, ge=1, le=1_000_000, description="per worker")
 
+    # Real-time (gql_app/graphql/transport/websocket.py and fanout.py).
+    max_websockets: int = Field(10_000, ge=0, description="per worker; 0: none accepted")
+    max_subscriptions_per_connection: int = Field(20, ge=1, le=10_000)
+    subscription_queue_size: int = Field(100, ge=1, le=100_000, description="events")
+    # Events a worker resolves at once; with MAX_CONCURRENT_REQUESTS within DB_POOL_SIZE.
+    subscription_concurrency: int = Field(4, ge=1, le=1_000)
+    ws_connection_init_timeout_seconds: float = Field(10.0, gt=0)
+    ws_keepalive_seconds: float = Field(15.0, gt=0, description="between server pings")
+    ws_auth_recheck_seconds: float = Field(2.0, gt=0, description="token still valid?")
+
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1, description="per account and client address")
     login_max_failures_per_account: int = Field(50, ge=1, description="from every address")
@@ -199,7 +211,7 @@ class Settings(BaseSettings):
         DEFAULT_PASSWORD_HASH_CONCURRENCY, ge=1, le=64, description="per worker; as many wait"
     )
 
-    @field_validator("database_url", "migration_database_url")
+    @field_validator("database_url", "migration_database_url", "listen_database_url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         if value is not None:
@@ -267,6 +279,17 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file {str(value)!r}")
         return value
+
+    @model_validator(mode="after")
+    def _direct_listen_url(self) -> Settings:
+        """LISTEN needs a session of its own on the server: through a transaction-pooling
+        PgBouncer it does not work, so behind one the listen URL must be given, and differ."""
+        if self.db_pgbouncer and self.listen_database_url in (None, self.database_url):
+            raise ValueError(
+                "LISTEN_DATABASE_URL must name a direct PostgreSQL connection (not PgBouncer) "
+                "when DB_PGBOUNCER=true: LISTEN does not work through transaction pooling"
+            )
+        return self
 
     @cached_property
     def url(self) -> URL:
@@ -338,5 +361,5 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
             message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{name}: {message}")
+            problems.append(f"{name}: {message}" if error["loc"] else message)
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Scope
 from strawberry.fastapi import BaseContext
 
@@ -16,6 +17,7 @@ from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.execution.response_size import ResponseBudget
+from gql_app.graphql.transport.fanout import Fanout, fanout_of
 from gql_app.http.client_address import client_address
 from gql_app.http.headers import header
 from gql_app.http.request_id import request_id_of
@@ -35,7 +37,9 @@ class Context(BaseContext):
     def __init__(
         self,
         *,
-        db: RequestSession,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        read_after: str | None,
+        fanout: Fanout,
         settings: Settings,
         request_id: str,
         authorization: str | None,
@@ -43,12 +47,16 @@ class Context(BaseContext):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         super().__init__()
-        self.db = db
+        self._sessionmaker = sessionmaker
+        # Reads come after this commit position, if the request sent one (read_after.py).
+        self.db = RequestSession(sessionmaker, read_after=read_after)
+        self.fanout = fanout  # the worker's subscriptions (gql_app/graphql/transport/fanout.py)
+        self._resolving = False  # holds a slot of `fanout.resolving`
         self.settings = settings
         self.request_id = request_id
         self.client_address = client_address  # what the login throttle counts per address
         self.loop = loop  # the running loop (`Resources.loop`)
-        self.loaders = Loaders(db, settings.loader_batch_size, loop)
+        self.loaders = Loaders(self.db, settings.loader_batch_size, loop)
         self.response_budget = ResponseBudget(settings.max_response_bytes)
         token = bearer_token(authorization)
         # The hash of the request's bearer token, as stored: None without one.
@@ -58,6 +66,33 @@ class Context(BaseContext):
     def renew_loaders(self) -> None:
         """Forget what the loaders cached: a mutation calls this after it wrote."""
         self.loaders = Loaders(self.db, self.settings.loader_batch_size, self.loop)
+
+    async def begin_event(self) -> None:
+        """Before a subscription's next event: a new session, loaders and response budget,
+        the old session closed (each event resolves in its own: DESIGN.md contract 1), and
+        one of the worker's slots for resolving events (`Fanout.resolving`). With replicas
+        it reads the primary, where the event's commit is visible (DESIGN.md contract 13)."""
+        await self.db.close()
+        self.db = RequestSession(self._sessionmaker)
+        self.db.use_primary()  # the event's commit is visible there, maybe not on a replica
+        self.renew_loaders()
+        self.response_budget = ResponseBudget(self.settings.max_response_bytes)
+        await self.hold_resolving()
+
+    async def hold_resolving(self) -> None:
+        """Take one of the worker's slots for real-time work (`Fanout.resolving`,
+        `SUBSCRIPTION_CONCURRENCY`), unless held: an operation over a socket, a
+        subscription's set-up, an event's resolution. The admission of HTTP requests does
+        not see them; this bounds what they ask of the pool."""
+        if not self._resolving:
+            await self.fanout.resolving.acquire()
+            self._resolving = True
+
+    def release_resolving(self) -> None:
+        """The work is done (its result is about to be sent): its slot is free."""
+        if self._resolving:
+            self._resolving = False
+            self.fanout.resolving.release()
 
     def act_as(self, user: User | None) -> None:
         """Resolve the rest of the operation as `user`: after login, logout or deletion."""
@@ -95,6 +130,7 @@ class _OperationContext:
         return self._context
 
     async def __aexit__(self, *_exc_info: object) -> None:
+        self._context.release_resolving()
         await self._context.db.close()
 
 
@@ -109,9 +145,9 @@ def operation_context(
     work, so a context made but never entered holds nothing."""
     return _OperationContext(
         Context(
-            db=RequestSession(
-                resources.sessionmaker, read_after=header(scope, READ_AFTER_REQUEST_HEADER)
-            ),
+            sessionmaker=resources.sessionmaker,
+            read_after=header(scope, READ_AFTER_REQUEST_HEADER),
+            fanout=fanout_of(scope),
             settings=resources.settings,
             request_id=request_id,
             authorization=authorization,

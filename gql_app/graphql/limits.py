@@ -217,9 +217,17 @@ class HideSuggestions(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            result.errors = [without_suggestion(error) for error in result.errors]
+        _hide_suggestions(self.execution_context.result)
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each result of a subscription (or an operation over a socket), before it is sent."""
+        _hide_suggestions(result)
+        yield
+
+
+def _hide_suggestions(result: Any) -> None:
+    if result is not None and getattr(result, "errors", None):
+        result.errors = [without_suggestion(error) for error in result.errors]
 
 
 Extension = type[SchemaExtension] | Callable[[], SchemaExtension]

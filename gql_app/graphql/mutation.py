@@ -9,7 +9,6 @@ that met a statement made stale by a migration is rerun once.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any, cast
 
 import strawberry
@@ -17,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app import queries
 from gql_app.core.errors import BadUserInput
+from gql_app.core.events import Event, EventKind
 from gql_app.db import models
+from gql_app.domain.events import publish
 from gql_app.domain.input import InvalidInput, text
 from gql_app.graphql.errors import (
     Error,
@@ -185,9 +186,15 @@ class ContentMutation:
         author_id = await _viewer_id(info)
         title = text(input.title, field="title", max_length=models.TITLE_MAX)
         body = text(input.body, field="body", max_length=BODY_MAX)
-        insert = partial(
-            queries.insert_post, author_id=author_id, title=title, body=body, now=models.utcnow()
-        )
+        now = models.utcnow()
+
+        async def insert(session: AsyncSession) -> queries.Record:
+            row = await queries.insert_post(
+                session, author_id=author_id, title=title, body=body, now=now
+            )
+            await publish(session, Event(EventKind.POST_ADDED, row[0], row[0], author_id))
+            return row
+
         try:
             row = await info.context.db.run(insert, write=True)
         except queries.AuthorMissingError:
@@ -230,6 +237,7 @@ class ContentMutation:
             if row is None:
                 author = await queries.post_author_id(session, post_id)
                 raise _absent_or_forbidden(author, "post")
+            await publish(session, Event(EventKind.POST_UPDATED, post_id, post_id, author_id))
             return row
 
         row = await info.context.db.run(update, write=True)
@@ -249,6 +257,7 @@ class ContentMutation:
             if not await queries.delete_post(session, post_id=post_id, author_id=author_id):
                 author = await queries.post_author_id(session, post_id)
                 raise _absent_or_forbidden(author, "post")
+            await publish(session, Event(EventKind.POST_DELETED, post_id, post_id, author_id))
 
         await info.context.db.run(delete, write=True)
         info.context.renew_loaders()
@@ -265,14 +274,16 @@ class ContentMutation:
         author_id = await _viewer_id(info)
         post_id = _id("postId", input.post_id, "Post")
         body = text(input.body, field="body", max_length=BODY_MAX)
-        try:
-            insert = partial(
-                queries.insert_comment,
-                post_id=post_id,
-                author_id=author_id,
-                body=body,
-                now=models.utcnow(),
+        now = models.utcnow()
+
+        async def insert(session: AsyncSession) -> queries.Record:
+            row = await queries.insert_comment(
+                session, post_id=post_id, author_id=author_id, body=body, now=now
             )
+            await publish(session, Event(EventKind.COMMENT_ADDED, post_id, row[0], author_id))
+            return row
+
+        try:
             row = await info.context.db.run(insert, write=True)
         except queries.PostMissingError:
             raise Rejected(NotFound(message="There is no such post.")) from None

@@ -11,6 +11,7 @@ pipeline.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
@@ -44,6 +45,20 @@ class QueryCaches:
         self.valid: LRU[str, DocumentNode] = LRU(size)  # passed every document-only rule
         self.plans = PlanCache(size)
         self.measures = MeasureMemo(size)  # the fast path's query limits
+
+
+class ReportingParserCache(ParserCache):
+    """Strawberry's parser cache, leaving a syntax error to Strawberry's own parse, which
+    reports it as the request's error. Raised from this hook, it escapes the streaming path
+    (subscriptions over multipart) as an unexpected exception."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with contextlib.suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options
+            )
+        yield
 
 
 class CachedValidation(SchemaExtension):
@@ -81,7 +96,7 @@ def performance_extensions(settings: Settings, caches: QueryCaches) -> list[Exte
     They go after the hardening extensions: the token limit is checked before parsing.
     """
     extensions: list[Extension] = [
-        partial(ParserCache, maxsize=caches.size),
+        partial(ReportingParserCache, maxsize=caches.size),
         partial(CachedValidation, caches=caches),
     ]
     if settings.compiled_execution:

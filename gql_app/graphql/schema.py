@@ -1,4 +1,7 @@
-"""The schema: Query and Mutation roots, with error masking (`gql-app export-schema` prints it)."""
+"""The schema: Query, Mutation and Subscription roots, with error masking.
+
+`gql-app export-schema` prints it.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from gql_app.graphql.observation import ObserveOperation
 from gql_app.graphql.performance import QueryCaches, performance_extensions
 from gql_app.graphql.query import Query
 from gql_app.graphql.read_after import ReadYourWrites
+from gql_app.graphql.subscription import EventResolved, Subscription
 from gql_app.graphql.types import Comment, Post, User
 from gql_app.graphql.unreadable import RefuseOverlongIntegers
 
@@ -48,11 +52,13 @@ def build_schema(settings: Settings | None = None) -> Schema:
     built = Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, Post, Comment],
         extensions=[
             MaskUnexpectedErrors,
             ObserveOperation,
             PreExecutionCodes,
+            EventResolved,
             RefuseOverlongIntegers,
             *(hardening_extensions(settings) if settings else ()),
             *((ReadYourWrites,) if settings and settings.replica_urls else ()),

@@ -51,6 +51,7 @@ from gql_app.queries.content import (
     post_author_id,
     update_post,
 )
+from gql_app.queries.events import notify
 from gql_app.queries.pages import (
     COMMENTS_NEWEST,
     COMMENTS_OLDEST,
@@ -147,6 +148,7 @@ __all__ = [
     "insert_posts",
     "insert_users",
     "login_name_of",
+    "notify",
     "page_of",
     "persisted_document",
     "persisted_documents",

@@ -153,3 +153,26 @@ def test_a_replica_url_that_is_not_postgresql_fails_naming_the_replica(
 ) -> None:
     with pytest.raises(SettingsError, match=f"DATABASE_REPLICA_URLS: {problem}"):
         load_settings(database_url="postgresql://u@primary/app", database_replica_urls=raw)
+
+
+@pytest.mark.parametrize("listen_url", [None, "postgresql://app@bouncer:6432/db"])
+def test_behind_pgbouncer_a_listen_url_that_is_not_direct_is_refused_in_one_line(
+    listen_url: str | None,
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(
+            database_url="postgresql://app@bouncer:6432/db",
+            db_pgbouncer=True,
+            listen_database_url=listen_url,
+        )
+    assert "LISTEN_DATABASE_URL" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_behind_pgbouncer_a_direct_listen_url_is_taken() -> None:
+    settings = load_settings(
+        database_url="postgresql://app@bouncer:6432/db",
+        db_pgbouncer=True,
+        listen_database_url="postgresql://app@primary:5432/db",
+    )
+    assert settings.listen_database_url == "postgresql://app@primary:5432/db"

@@ -19,6 +19,7 @@ from tests.reliability.conftest import (
     succeeded,
 )
 from tests.support.app import post_graphql
+from tests.support.realtime import close_code, connected
 from tests.support.server import serving
 
 GRACE_SECONDS = 5
@@ -58,3 +59,16 @@ async def test_sigterm_under_load_completes_in_flight_requests_and_exits_zero(
     assert exit_code == 0, log.read_text()
     assert stopped_after < GRACE_SECONDS
     assert await settled_connections(reliability_url, limit=0) == []
+
+
+async def test_sigterm_closes_open_websockets_with_1001_and_exits_zero(
+    reliability_url: str, tmp_path: Path
+) -> None:
+    with serving(
+        reliability_url, tmp_path / "server.log", shutdown_grace_seconds=GRACE_SECONDS
+    ) as server:
+        socket = await connected(server.base_url)
+        server.process.send_signal(signal.SIGTERM)
+        code = await close_code(socket)
+        status = await asyncio.to_thread(server.process.wait, GRACE_SECONDS + 5)
+    assert (code, status) == (1001, 0)

@@ -72,7 +72,10 @@ async def test_pgbouncer_mode_makes_prepared_statements_safe_where_they_break_wi
     broken = _prepared_statement_errors(caplog)
     caplog.clear()
 
-    async with running_app(reliability_settings(url, db_pgbouncer=True, **POOL)) as (_, client):
+    safe_settings = reliability_settings(
+        url, db_pgbouncer=True, listen_database_url=reliability_url, **POOL
+    )
+    async with running_app(safe_settings) as (_, client):
         await _main_flows(client, blog)
         safe = Stream(client, mixed_calls(blog))
         safe.start(CLIENTS)

@@ -59,9 +59,15 @@ async def test_without_the_pgbouncer_setting_prepared_statements_break(bouncer_u
     assert all("prepared statement" in str(error) for error in errors), errors[0]
 
 
-async def test_with_the_pgbouncer_setting_prepared_statements_are_safe(bouncer_url: str) -> None:
+async def test_with_the_pgbouncer_setting_prepared_statements_are_safe(
+    bouncer_url: str, reliability_url: str
+) -> None:
     settings = reliability_settings(
-        bouncer_url, db_pool_size=8, db_pool_timeout=10, db_pgbouncer=True
+        bouncer_url,
+        db_pool_size=8,
+        db_pool_timeout=10,
+        db_pgbouncer=True,
+        listen_database_url=reliability_url,
     )
     assert await _run_units(settings, units=400, concurrency=8) == []
 
@@ -78,8 +84,15 @@ async def test_without_the_pgbouncer_setting_the_statement_timeout_silently_vani
     assert timeout == "0"
 
 
-async def test_with_the_pgbouncer_setting_the_statement_timeout_fires(bouncer_url: str) -> None:
-    settings = reliability_settings(bouncer_url, db_statement_timeout_ms=250, db_pgbouncer=True)
+async def test_with_the_pgbouncer_setting_the_statement_timeout_fires(
+    bouncer_url: str, reliability_url: str
+) -> None:
+    settings = reliability_settings(
+        bouncer_url,
+        db_statement_timeout_ms=250,
+        db_pgbouncer=True,
+        listen_database_url=reliability_url,
+    )
     engine = create_engine(settings)
     session = request_session(engine)
     try:

@@ -35,13 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries as gql_queries
 from gql_app.core.config import Settings, load_settings
-from gql_app.db import RequestSession, create_engine
+from gql_app.db import RequestSession, create_engine, create_sessionmaker
 from gql_app.domain.seed import seed
 from gql_app.graphql.context import Context
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.schema import Schema, build_schema
+from gql_app.graphql.transport.fanout import Fanout
 from tests.support.app import CompiledRuns, MakeUser
-from tests.support.sessions import request_session
 
 ROOT = Path(__file__).resolve().parents[3]
 SDL = (ROOT / "schema.graphql").read_text()
@@ -161,9 +161,11 @@ async def _run(
     variables: dict[str, Any],
     headers: dict[str, str] | None,
 ) -> tuple[Any, list[tuple[Any, ...]]]:
-    db = request_session(engine)
+    sessionmaker = create_sessionmaker(engine)
     context = Context(
-        db=db,
+        sessionmaker=sessionmaker,
+        read_after=None,
+        fanout=Fanout(settings, engine, sessionmaker),
         settings=settings,
         request_id="differential",
         authorization=(headers or {}).get("Authorization"),
@@ -173,7 +175,7 @@ async def _run(
     try:
         return _comparable(await schema.execute(query, variables, context))
     finally:
-        await db.close()
+        await context.db.close()
 
 
 async def _compare(

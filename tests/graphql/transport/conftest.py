@@ -1,11 +1,57 @@
-"""Fixtures of the transport tests."""
+"""Fixtures of the transport tests: real `gql-app serve` processes for the real-time tests,
+shared by the package's modules, and a count of what the full path runs.
+
+On PostgreSQL two servers run on one database, so that what is written through one must
+reach the subscribers of the other by LISTEN/NOTIFY; on SQLite (one process, in-process
+fan-out) both names are the same server.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from strawberry.schema.schema import Schema as StrawberrySchema
+
+from tests.support.server import Served, served_database, serving
+
+ALLOWED_ORIGIN = "https://app.example.com"
+REALTIME_SETTINGS: dict[str, object] = {
+    "cors_origins": ALLOWED_ORIGIN,
+    "ws_connection_init_timeout_seconds": 1,
+    "ws_auth_recheck_seconds": 0.2,
+    "max_subscriptions_per_connection": 3,
+    "subscription_queue_size": 5,
+    "max_websockets": 8,
+}
+
+
+@dataclass(frozen=True)
+class Live:
+    """The database, the server subscribers connect to, and the one writes go through."""
+
+    url: str
+    subscribed: Served
+    writer: Served
+
+
+@pytest.fixture(scope="package", params=["sqlite", "postgresql"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    folder = tmp_path_factory.mktemp("live")
+    url = served_database(request, folder)
+    with ExitStack() as stack:
+        subscribed = stack.enter_context(
+            serving(url, folder / "subscribed.log", **REALTIME_SETTINGS)
+        )
+        writer = subscribed
+        if request.param == "postgresql":
+            writer = stack.enter_context(serving(url, folder / "writer.log", **REALTIME_SETTINGS))
+        yield Live(url, subscribed, writer)
 
 
 @pytest.fixture

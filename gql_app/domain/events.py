@@ -1,0 +1,17 @@
+"""Publishing events: inside the writing transaction, so only a commit publishes (contract 12)."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gql_app import queries
+from gql_app.core.events import CHANNEL, Event
+from gql_app.db.events import notifies_in_process, publish_on_commit
+
+
+async def publish(session: AsyncSession, event: Event) -> None:
+    """Publish `event` when the session's transaction commits; a rollback publishes nothing."""
+    if notifies_in_process(session):
+        publish_on_commit(session, event.payload())
+    else:
+        await queries.notify(session, CHANNEL, event.payload())
