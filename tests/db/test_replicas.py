@@ -104,6 +104,9 @@ async def test_in_pgbouncer_mode_reads_go_to_the_replica_in_transactions_with_th
         database_url=replicated.primary_url,
         database_replica_urls=replicated.replica_url,
         db_pgbouncer=True,
+        # No PgBouncer runs here: the listen URL is the primary itself, spelled apart from
+        # DATABASE_URL as start-up wants it in PgBouncer mode.
+        listen_database_url=replicated.primary_url.replace("postgresql://", "postgres://", 1),
     )
     async with running_app(settings) as (app, client):
         await graphql_data(client, USERS)

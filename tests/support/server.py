@@ -16,6 +16,9 @@ import pytest
 from tests.support.net import free_port, wait_for_port
 from tests.support.postgres import require_postgres
 
+# Longer than serve's default SHUTDOWN_GRACE_SECONDS (10): a server stops within it.
+STOP_SECONDS = 15
+
 
 @dataclass
 class Served:
@@ -32,7 +35,9 @@ class Served:
 @contextmanager
 def serving(url: str, log: Path, workers: int = 1, /, **settings: object) -> Iterator[Served]:
     """`gql-app serve --workers N` on a free port against `url`, with `settings` as environment
-    variables and its output in `log`; killed when the block ends if the test did not stop it."""
+    variables and its output in `log`. When the block ends it is stopped as an operator
+    stops it (SIGTERM: its workers stop too, and coverage's subprocess measurement is
+    written), and killed if it has not exited within `STOP_SECONDS`."""
     port = free_port()
     env = os.environ | {"DATABASE_URL": url} | {k.upper(): str(v) for k, v in settings.items()}
     command = [
@@ -48,7 +53,11 @@ def serving(url: str, log: Path, workers: int = 1, /, **settings: object) -> Ite
             yield Served(process, port)
         finally:
             if process.poll() is None:
-                process.kill()
+                process.terminate()
+                try:
+                    process.wait(timeout=STOP_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             process.wait(timeout=10)
 
 
