@@ -15,7 +15,9 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import greenlet_spawn
 
 from gql_app.core.errors import QueryTimeout
 from gql_app.core.lru import LRU
@@ -284,18 +286,24 @@ class RequestSession:
         """
         fairy = await engine.raw_connection()
         connection = fairy.driver_connection
+        pool = engine.sync_engine.pool
         try:
             return await work(_DriverReads(connection, plans, engine.dialect))
         except Exception as exc:
             if connection is None or connection.is_closed() or isinstance(exc, OSError):
-                engine.sync_engine.pool._invalidate(fairy, exc)
+                await greenlet_spawn(pool._invalidate, fairy, exc)
                 raise ConnectionLostError("the connection broke during a read") from exc
             raise
         except BaseException as exc:
             fairy.invalidate(exc)
             raise
         finally:
-            fairy.close()
+            if isinstance(pool, QueuePool) and pool.overflow() > 0:
+                # Given back past the pool's size, the connection is closed: I/O that
+                # SQLAlchemy's asyncpg adaptor does only inside its greenlet.
+                await greenlet_spawn(fairy.close)
+            else:
+                fairy.close()
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

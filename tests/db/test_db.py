@@ -1,6 +1,7 @@
 """The engine factory: per-dialect connection settings and the request session lifecycle."""
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -231,3 +232,37 @@ async def test_a_read_on_the_driver_expands_an_in_list(db: RequestSession) -> No
 
 async def _scalars(reads: Reads, statement: Select[str]) -> list[str]:
     return list((await reads.execute(statement)).scalars())
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_reads_past_the_pool_size_close_their_overflow_connections_cleanly(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(
+        load_settings(database_url=database_url, db_pool_size=1, db_max_overflow=4)
+    )
+    sessions = [request_session(engine) for _ in range(5)]
+    try:
+        with caplog.at_level(logging.WARNING):
+            await asyncio.gather(
+                *(
+                    session.read(lambda db: db.execute(text("SELECT pg_sleep(0.05)")))
+                    for session in sessions
+                )
+            )
+        async with engine.connect() as connection:
+            open_connections = (
+                await connection.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE application_name = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": APPLICATION_NAME},
+                )
+            ).scalar_one()
+    finally:
+        for session in sessions:
+            await session.close()
+        await engine.dispose()
+    assert [record.getMessage() for record in caplog.records] == []
+    assert open_connections == 0  # the overflow connections were closed, not left behind
