@@ -54,6 +54,7 @@ from gql_app.graphql.transport.http import (
     negotiate_media_type,
 )
 from gql_app.http.headers import header
+from gql_app.http.messages import receive_body
 from gql_app.http.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
@@ -94,13 +95,7 @@ class FastQueryPath:
         if not response_type:
             await self.app(scope, receive, send)
             return
-        messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = b"".join(message.get("body", b"") for message in messages)
+        messages, body = await receive_body(receive)
         response = await self._serve(scope, body)
         if response is None:
 

@@ -43,6 +43,7 @@ from gql_app.db import describe_error, public_database_error
 from gql_app.graphql.manifests import document_hash
 from gql_app.graphql.transport.http import JSON, content_type
 from gql_app.http.headers import header
+from gql_app.http.messages import receive_body
 
 logger = logging.getLogger(__name__)
 
@@ -153,17 +154,7 @@ class PersistedDocuments:
         await self.app(scope, receive, send)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
-        body = (
-            messages[0].get("body", b"")
-            if len(messages) == 1
-            else b"".join(message.get("body", b"") for message in messages)
-        )
+        messages, body = await receive_body(receive)
         # Other media types go on untouched: the router refuses them (415).
         if self._concerns(body) and content_type(header(scope, b"content-type"))[0] == JSON:
             parameters = _json(body)
