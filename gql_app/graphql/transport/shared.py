@@ -3,7 +3,7 @@
 Two subscriptions over WebSockets with the same document, variables, operation name and
 token (the anonymous ones: none) get the same results, whatever their selection: the
 viewer is the same. The worker resolves such a group once per event, in one operation of
-its own (its own context: session, loaders, viewer; DESIGN.md contract 1), serializes the
+its own (`resolution.resolve`: its own session, loaders, viewer), serializes the
 payload once, and hands it to each member, which adds its id and sends it. Each member has
 its own bounded queue (`SUBSCRIPTION_QUEUE_SIZE`): a slow client falls behind alone. The
 group ends when its stream does (the post was deleted: every member completes) or when
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,18 +22,10 @@ from typing import Any, Final
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.types import Scope
-from strawberry.types import ExecutionResult
-from strawberry.types.execution import PreExecutionError
-from strawberry.utils.aio import aclosing
 
-from gql_app.core.errors import PublicError
 from gql_app.core.resources import Resources
-from gql_app.graphql.context import operation_context
-from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
 from gql_app.graphql.schema import Schema
-from gql_app.http.request_id import fresh_id
-
-logger = logging.getLogger(__name__)
+from gql_app.graphql.transport.resolution import resolve
 
 Key = tuple[str, str, str | None, str | None]
 # What a member receives: ("next", payload JSON), ("error", errors JSON), or ("complete", "").
@@ -96,6 +87,15 @@ class _Group:
         for member in list(self.members):
             member.offer(item)
 
+    async def next(self, payload: dict[str, Any]) -> None:
+        self.publish(("next", _json(payload)))
+
+    async def error(self, errors: list[GraphQLError]) -> None:
+        self.end(_errors(errors))
+
+    async def complete(self) -> None:
+        self.end(_COMPLETE)
+
     def end(self, item: Item) -> None:
         """The last item: the group is forgotten first, so a new subscriber starts anew."""
         self.shared.forget(self)
@@ -155,54 +155,7 @@ class SharedSubscriptions:
         authorization: str | None,
         request: dict[str, Any],
     ) -> None:
-        request_id = fresh_id()
-        try:
-            async with operation_context(
-                resources, request_id=request_id, authorization=authorization, scope=scope
-            ) as context:
-                await context.hold_resolving()
-                stream = await self.schema.stream(
-                    request["query"],
-                    variable_values=request.get("variables"),
-                    context_value=context,
-                    operation_name=request.get("operationName"),
-                    operation_extensions=request.get("extensions"),
-                )
-                async with aclosing(stream):
-                    first = True
-                    async for result in stream:
-                        if first and isinstance(result, PreExecutionError):
-                            group.end(_errors(result.errors or []))
-                            return
-                        first = False
-                        if not isinstance(result, ExecutionResult):
-                            error = GraphQLError("Incremental delivery is not supported.")
-                            group.end(_errors([error]))
-                            return
-                        group.publish(("next", _json(_payload(result))))
-            group.end(_COMPLETE)
-        except asyncio.CancelledError:
-            raise
-        except GraphQLError as error:
-            group.end(_errors([error]))
-        except PublicError as error:  # the group's own feed fell behind
-            group.end(_errors([GraphQLError(error.message, extensions={"code": error.code})]))
-        except Exception:
-            logger.exception("unexpected error in a subscription (request id: %s)", request_id)
-            masked = GraphQLError(
-                f"Internal server error (request id: {request_id})",
-                extensions={"code": INTERNAL_SERVER_ERROR},
-            )
-            group.end(_errors([masked]))
-
-
-def _payload(result: ExecutionResult) -> dict[str, Any]:
-    payload: dict[str, Any] = {"data": result.data}
-    if result.errors:
-        payload["errors"] = [error.formatted for error in result.errors]
-    if result.extensions:
-        payload["extensions"] = result.extensions
-    return payload
+        await resolve(self.schema, resources, scope, authorization, request, group)
 
 
 def _errors(errors: list[GraphQLError]) -> Item:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import Coroutine, Mapping
 from enum import IntEnum
 from typing import Any, Final
@@ -33,9 +32,6 @@ from urllib.parse import urlsplit
 from graphql import GraphQLError
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
-from strawberry.types import ExecutionResult
-from strawberry.types.execution import PreExecutionError
-from strawberry.utils.aio import aclosing
 
 from gql_app import queries
 from gql_app.core.errors import PublicError, error_body
@@ -43,13 +39,9 @@ from gql_app.core.resources import Resources, resources_of
 from gql_app.db import RequestSession
 from gql_app.db.models import utcnow
 from gql_app.domain.security import bearer_token, hash_token
-from gql_app.graphql.context import operation_context
-from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
 from gql_app.graphql.schema import Schema
+from gql_app.graphql.transport.resolution import SinkClosed, resolve
 from gql_app.graphql.transport.shared import FellBehind, SharedSubscriptions, is_subscription
-from gql_app.http.request_id import fresh_id
-
-logger = logging.getLogger(__name__)
 
 PROTOCOL: Final = "graphql-transport-ws"
 MAX_OPERATION_ID_LENGTH: Final = 128
@@ -72,7 +64,7 @@ class CloseCode(IntEnum):
     TOO_MANY_INIT = 4429  # a second `connection_init`
 
 
-class _Closed(Exception):
+class _Closed(SinkClosed):
     """The connection was closed: its receiving loop ends."""
 
 
@@ -327,49 +319,15 @@ class _Connection:
         if is_subscription(request["query"], request.get("operationName")):
             await self._follow(operation_id, request)
             return
-        request_id = fresh_id()
         try:
-            async with operation_context(
+            await resolve(
+                self.schema,
                 self.resources,
-                request_id=request_id,
-                authorization=self.authorization,
-                scope=self.websocket.scope,
-            ) as context:
-                await context.hold_resolving()  # freed by its first result, set-up's end or exit
-                stream = await self.schema.stream(
-                    request["query"],
-                    variable_values=request.get("variables"),
-                    context_value=context,
-                    operation_name=request.get("operationName"),
-                    operation_extensions=request.get("extensions"),
-                )
-                async with aclosing(stream):
-                    first = True
-                    async for result in stream:
-                        if first and isinstance(result, PreExecutionError):
-                            await self._send_errors(operation_id, result.errors or [])
-                            return
-                        first = False
-                        if not isinstance(result, ExecutionResult):
-                            error = GraphQLError("Incremental delivery is not supported.")
-                            await self._send_errors(operation_id, [error])
-                            return
-                        await self._send_next(operation_id, result)
-            await self._finish(operation_id, {"id": operation_id, "type": "complete"})
-        except _Closed:
-            pass
-        except GraphQLError as error:  # a syntax error, raised by the parser's cache
-            await self._send_errors(operation_id, [error])
-        except PublicError as error:
-            coded = GraphQLError(error.message, extensions={"code": error.code})
-            await self._send_errors(operation_id, [coded])
-        except Exception:
-            logger.exception("unexpected error in an operation (request id: %s)", request_id)
-            masked = GraphQLError(
-                f"Internal server error (request id: {request_id})",
-                extensions={"code": INTERNAL_SERVER_ERROR},
+                self.websocket.scope,
+                self.authorization,
+                request,
+                _OperationSink(self, operation_id),
             )
-            await self._send_errors(operation_id, [masked])
         finally:
             if self.operations.get(operation_id) is asyncio.current_task():
                 del self.operations[operation_id]
@@ -385,9 +343,9 @@ class _Connection:
                     if kind == "next":
                         await self.send(f'{prefix}"next","payload":{body}}}')
                     elif kind == "error":
-                        await self._finish(operation_id, f'{prefix}"error","payload":{body}}}')
+                        await self.finish(operation_id, f'{prefix}"error","payload":{body}}}')
                     else:
-                        await self._finish(operation_id, {"id": operation_id, "type": "complete"})
+                        await self.finish(operation_id, {"id": operation_id, "type": "complete"})
         except FellBehind:
             await self.close(CloseCode.FELL_BEHIND, "Subscriber fell behind")
         except _Closed:
@@ -396,25 +354,32 @@ class _Connection:
             if self.operations.get(operation_id) is asyncio.current_task():
                 del self.operations[operation_id]
 
-    async def _send_next(self, operation_id: str, result: ExecutionResult) -> None:
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            payload["errors"] = [error.formatted for error in result.errors]
-        if result.extensions:
-            payload["extensions"] = result.extensions
-        await self.send({"id": operation_id, "type": "next", "payload": payload})
-
-    async def _send_errors(self, operation_id: str, errors: list[GraphQLError]) -> None:
-        formatted = [error.formatted for error in errors]
-        message = {"id": operation_id, "type": "error", "payload": formatted}
-        with contextlib.suppress(_Closed):
-            await self._finish(operation_id, message)
-
-    async def _finish(self, operation_id: str, message: dict[str, Any] | str) -> None:
+    async def finish(self, operation_id: str, message: dict[str, Any] | str) -> None:
         """The last message of an operation: its id is free again before it is sent."""
         if self.operations.get(operation_id) is asyncio.current_task():
             del self.operations[operation_id]
         await self.send(message)
+
+
+class _OperationSink:
+    """A lone operation's results, sent on its connection with its id."""
+
+    def __init__(self, connection: _Connection, operation_id: str) -> None:
+        self.connection = connection
+        self.operation_id = operation_id
+
+    async def next(self, payload: dict[str, Any]) -> None:
+        await self.connection.send({"id": self.operation_id, "type": "next", "payload": payload})
+
+    async def error(self, errors: list[GraphQLError]) -> None:
+        formatted = [error.formatted for error in errors]
+        message = {"id": self.operation_id, "type": "error", "payload": formatted}
+        await self.connection.finish(self.operation_id, message)
+
+    async def complete(self) -> None:
+        await self.connection.finish(
+            self.operation_id, {"id": self.operation_id, "type": "complete"}
+        )
 
 
 def _valid_request(payload: dict[str, Any]) -> bool:
