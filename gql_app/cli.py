@@ -149,6 +149,7 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
         timeout_keep_alive=settings.keep_alive_seconds,
         http="gql_app.http.protocol:LimitedHttpToolsProtocol",
         ws="gql_app.http.websocket_protocol:GoingAwayWebSocketProtocol",
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         limit_concurrency=settings.max_connections or None,
         # uvicorn would take X-Forwarded-For from any peer on loopback; the client address
         # is the app's to decide, from TRUSTED_PROXIES alone (gql_app/http/client_address.py).

@@ -200,6 +200,8 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(10.0, gt=0)
     ws_keepalive_seconds: float = Field(15.0, gt=0, description="between server pings")
     ws_auth_recheck_seconds: float = Field(2.0, gt=0, description="token still valid?")
+    # Off: per-socket zlib state and a compression per message per socket (bench/RESULTS.md).
+    ws_per_message_deflate: bool = False
 
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1, description="per account and client address")

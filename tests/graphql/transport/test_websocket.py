@@ -305,3 +305,12 @@ async def test_a_plain_get_of_the_endpoint_is_still_http(live: Live) -> None:
     async with httpx.AsyncClient(base_url=live.subscribed.base_url) as client:
         response = await client.get("/graphql", params={"query": "{ __typename }"})
     assert response.json()["data"] == {"__typename": "Query"}
+
+
+async def test_compression_offered_by_the_client_is_declined_by_default(live: Live) -> None:
+    socket = await connected(live.subscribed.base_url)  # websockets offers permessage-deflate
+    assert socket.request is not None
+    assert socket.response is not None
+    assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
+    assert "Sec-WebSocket-Extensions" not in socket.response.headers
+    await socket.close()
