@@ -4,9 +4,11 @@ S graphql-ws subscribers of one post's `commentAdded`, on a `gql-app serve` of 1
 workers; E comments per second added through another `gql-app serve` process for T seconds.
 Printed: delivery latency (p50, p99) from the moment the comment's mutation was sent (an
 upper bound of commit to receipt: the write's own time is in it), events lost (expected
-minus received, must be 0), the subscribers' server CPU per delivered event, and its RSS per
-1,000 idle subscriptions. A throwaway PostgreSQL cluster is started unless --database-url
-names one (an empty database the migrations may run on).
+minus received, must be 0), the subscribers' server CPU and the client's CPU per delivered
+event (the client is bench/wsclient.py: one process, many sockets, on the same cores), how
+the sockets spread over the workers, the RSS that the idle subscriptions added (in all, and
+per 1,000) and the load average at the end. A throwaway PostgreSQL cluster is started
+unless --database-url names one (an empty database the migrations may run on).
 
     bench/fanout --subscribers 1000 --rate 10 --seconds 20 --workers 1
 """
@@ -15,21 +17,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import os
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import websockets
-from websockets.asyncio.client import ClientConnection
+import httpx
+import orjson
 
 from bench import procstat
 from bench.database import app_url
 from bench.servers import Server, gql_app_server
+from bench.wsclient import Subscriber, connect
 from gql_app.core.config import load_settings
 from gql_app.db import migrate
 from tests.support.postgres import (
@@ -38,16 +42,10 @@ from tests.support.postgres import (
     _postgres_bindir,
     _recreate_database,
 )
-from tests.support.realtime import (
-    ADD_COMMENT,
-    COMMENT_ADDED,
-    PROTOCOL,
-    call,
-    make_member,
-    new_post,
-)
+from tests.support.realtime import ADD_COMMENT, COMMENT_ADDED, make_member, new_post
 
 OPEN_CONCURRENCY = 50
+PROBE_WAIT_SECONDS = 2.0
 
 
 @dataclass
@@ -57,15 +55,21 @@ class Receipts:
     latencies: list[float] = field(default_factory=list)
     count: int = 0
     expected: int = 0
+    ended: int = 0  # `error` or `complete` messages: a subscription that stopped early
     sent_at: dict[int, float] = field(default_factory=dict)
     complete: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def record(self, text: str) -> None:
-        message = json.loads(text)
-        if message["type"] != "next":  # the server's keep-alive pings
+    def record(self, subscriber: Subscriber, text: bytes) -> None:
+        message = orjson.loads(text)
+        if message["type"] != "next":
+            self.ended += 1
             return
-        body = message["payload"]["data"]["commentAdded"]["body"]
-        sent = self.sent_at.get(int(body))  # probes (below zero) are not counted
+        sequence = int(message["payload"]["data"]["commentAdded"]["body"])
+        if sequence < 0:  # a probe: the subscription is live
+            if not subscriber.live.done():
+                subscriber.live.set_result(None)
+            return
+        sent = self.sent_at.get(sequence)
         if sent is not None:
             self.count += 1
             self.latencies.append(time.monotonic() - sent)
@@ -78,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--database-url", help="an empty PostgreSQL database (default: own)")
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--rate", type=float, default=10, help="comments per second")
-    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--seconds", type=float, default=10, help="0: only the idle figures")
     parser.add_argument("--workers", type=int, default=1, help="workers of the subscribers' server")
     parser.add_argument("--out", type=Path, help="where the servers' logs go")
     return parser
@@ -102,86 +106,98 @@ def _database(given: str | None) -> Iterator[str]:
         cluster.remove()
 
 
-async def _open(server: Server, count: int) -> list[ClientConnection]:
+async def _open(
+    server: Server, count: int, on_message: Callable[[Subscriber, bytes], None]
+) -> list[Subscriber]:
     url = server.url.replace("http://", "ws://")
     gate = asyncio.Semaphore(OPEN_CONCURRENCY)
 
-    async def one() -> ClientConnection:
+    async def one() -> Subscriber:
         async with gate:
-            socket = await websockets.connect(
-                url, subprotocols=[websockets.Subprotocol(PROTOCOL)], max_queue=None
-            )
-            await socket.send(json.dumps({"type": "connection_init"}))
-            await socket.recv()
-            return socket
+            return await connect(url, on_message)
 
     return await asyncio.gather(*(one() for _ in range(count)))
 
 
-async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, float]:
+def _open_files(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, object]:
     with (
         gql_app_server(
             url, args.workers, logs / "subscribers.log", {"MAX_CONNECTIONS": "0"}
         ) as subscribers,
         gql_app_server(url, 1, logs / "writer.log", {}) as writer,
+        httpx.Client(base_url=writer.url.removesuffix("/graphql")) as client,
     ):
-        writer_base = writer.url.removesuffix("/graphql")
         author = await make_member(app_url(url), "fanout")
-        post = await new_post(writer_base, author)
-        before = sum(procstat.memory(pid).rss for pid in subscribers.workers())
-        sockets = await _open(subscribers, args.subscribers)
+        post = await new_post(writer.url.removesuffix("/graphql"), author)
+
+        def add_comment(body: str) -> None:
+            variables = {"post": post, "body": body}
+            client.post(
+                "/graphql",
+                json={"query": ADD_COMMENT, "variables": variables},
+                headers=author.headers,
+            ).raise_for_status()
+
+        workers = subscribers.workers()
+        before = sum(procstat.memory(pid).rss for pid in workers)
+        files_before = [_open_files(pid) for pid in workers]
+        receipts = Receipts()
+        sockets = await _open(subscribers, args.subscribers, receipts.record)
         subscribe = {"query": COMMENT_ADDED, "variables": {"post": post}}
         for socket in sockets:
-            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+            socket.send({"id": "1", "type": "subscribe", "payload": subscribe})
         # A subscription is live once it delivered a probe (probes are numbered below zero).
-        pending = set(range(len(sockets)))
         probe = -1
-        while pending:
-            await call(writer_base, ADD_COMMENT, author, post=post, body=str(probe))
+        while not all(socket.live.done() for socket in sockets):
+            add_comment(str(probe))
             probe -= 1
-            for index in sorted(pending):
-                try:
-                    await asyncio.wait_for(sockets[index].recv(), 1.0)
-                    pending.discard(index)
-                except TimeoutError:
-                    continue
-        idle = sum(procstat.memory(pid).rss for pid in subscribers.workers())
-        receipts = Receipts()
-
-        async def receive(socket: ClientConnection) -> None:
-            async for message in socket:
-                receipts.record(str(message))
-
-        readers = [asyncio.create_task(receive(socket)) for socket in sockets]
+            await asyncio.wait([socket.live for socket in sockets], timeout=PROBE_WAIT_SECONDS)
+        idle = sum(procstat.memory(pid).rss for pid in workers)
+        per_worker = [
+            _open_files(pid) - was for pid, was in zip(workers, files_before, strict=True)
+        ]
         total = int(args.rate * args.seconds)
         expected = receipts.expected = total * len(sockets)
+        if expected == 0:
+            receipts.complete.set()
+        print(f"bench/fanout: {len(sockets)} subscriptions live", file=sys.stderr, flush=True)
         cpu_before = procstat.cpu_seconds(subscribers.processes())
+        client_before = time.process_time()
         started = time.monotonic()
         for sequence in range(total):
             await asyncio.sleep(max(0.0, started + sequence / args.rate - time.monotonic()))
             receipts.sent_at[sequence] = time.monotonic()
-            await call(writer_base, ADD_COMMENT, author, post=post, body=str(sequence))
+            await asyncio.to_thread(add_comment, str(sequence))
         delivered = -1
         while receipts.count != delivered:  # lost: what has not come once 10 s pass without any
             delivered = receipts.count
             with suppress(TimeoutError):
                 await asyncio.wait_for(receipts.complete.wait(), 10)
         cpu = procstat.cpu_seconds(subscribers.processes()) - cpu_before
-        for reader in readers:
-            reader.cancel()
+        client_cpu = time.process_time() - client_before
+        load = os.getloadavg()
         for socket in sockets:
-            await socket.close()
+            socket.close()
     latencies = sorted(receipts.latencies)
     return {
         "subscribers": len(sockets),
         "workers": args.workers,
+        "fds_added_per_worker": "/".join(str(count) for count in per_worker),
         "comments": total,
         "delivered": receipts.count,
         "lost": expected - receipts.count,
+        "ended_early": receipts.ended,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
         "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
-        "cpu_us_per_event": 1e6 * cpu / max(receipts.count, 1),
+        "server_cpu_us_per_event": 1e6 * cpu / max(receipts.count, 1),
+        "client_cpu_us_per_event": 1e6 * client_cpu / max(receipts.count, 1),
         "rss_mb_per_1000_idle": (idle - before) / len(sockets) * 1000 / 2**20,
+        "rss_mb_added": (idle - before) / 2**20,
+        "load_average": " ".join(f"{value:.2f}" for value in load),
     }
 
 
