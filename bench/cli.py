@@ -25,8 +25,15 @@ from bench.database import (
     ensure_dataset,
     persist_documents,
 )
+from bench.idle import idle_subscriptions
 from bench.measure import Load, LoadPlan, Measurement, prepare, wait_idle, window
-from bench.operations import BY_NAME, Operation, Rows, persisted_manifest, same_rows
+from bench.operations import (
+    BY_NAME,
+    Operation,
+    Rows,
+    persisted_manifest,
+    same_rows,
+)
 from bench.report import SINGLE, misses, render, verdicts
 from bench.servers import (
     FLOOR,
@@ -39,6 +46,7 @@ from bench.servers import (
     peer_server,
 )
 from bench.sqlcount import StatementCounter
+from gql_app.graphql.ids import encode_global_id
 
 REQUESTS_PER_FILE = 2000
 RUNS_DIR = Path(__file__).parent / "runs"
@@ -73,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="a setting for gql-app serve (repeatable), e.g. COMPILED_EXECUTION=false",
+    )
+    parser.add_argument(
+        "--idle-subscriptions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N graphql-ws subscriptions held open on each gql_app server while it is measured",
     )
     parser.add_argument("--out", type=Path, help="where logs and the report go")
     parser.add_argument(
@@ -176,6 +191,8 @@ def run(args: argparse.Namespace, url: str) -> tuple[str, list[str]]:
     start = asyncio.run(workload.marks(dsn))
     tokens = asyncio.run(workload.sign_in(dsn, rows.user_ids))
     env = dict(item.split("=", 1) for item in args.env)
+    if args.idle_subscriptions:  # the sockets count towards MAX_CONNECTIONS (default 1,000)
+        env.setdefault("MAX_CONNECTIONS", str(1_000 + args.idle_subscriptions))
     results: dict[tuple[str, str], Measurement] = {}
     try:
         with ExitStack() as running:
@@ -183,6 +200,13 @@ def run(args: argparse.Namespace, url: str) -> tuple[str, list[str]]:
                 (name, running.enter_context(start_server()))
                 for name, start_server in _servers(args.servers, url, out, env)
             ]
+            if args.idle_subscriptions:
+                post = encode_global_id("Post", rows.post_ids[0])
+                for name, server in servers:
+                    if name.startswith("gql_app"):
+                        running.enter_context(
+                            idle_subscriptions(server, args.idle_subscriptions, post)
+                        )
             for operation in operations:
                 before = asyncio.run(workload.marks(dsn))
                 plan = LoadPlan(

@@ -91,6 +91,12 @@ def describe(
         f"warm-up then {args.rounds} windows of {args.seconds:g} s per server and operation "
         f"({args.nested_repeats} for nested: RSS growth), alternating between the servers, "
         "each after they all went idle"
+        + (
+            f"; {args.idle_subscriptions} idle graphql-ws subscriptions open on each gql_app "
+            "server (bench/idle.py)"
+            if args.idle_subscriptions
+            else ""
+        )
     )
     database = (
         f"PostgreSQL {_postgres_version(dsn)} on the same machine; dataset {dataset_state} "

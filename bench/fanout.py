@@ -22,9 +22,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from math import nan
 from pathlib import Path
 
 import httpx
@@ -32,8 +33,8 @@ import orjson
 
 from bench import procstat
 from bench.database import app_url
-from bench.servers import Server, gql_app_server
-from bench.wsclient import Subscriber, connect
+from bench.servers import gql_app_server
+from bench.wsclient import Subscriber, connect_many, ws_url
 from gql_app.core.config import load_settings
 from gql_app.db import migrate
 from tests.support.postgres import (
@@ -44,7 +45,6 @@ from tests.support.postgres import (
 )
 from tests.support.realtime import ADD_COMMENT, COMMENT_ADDED, make_member, new_post
 
-OPEN_CONCURRENCY = 50
 PROBE_WAIT_SECONDS = 2.0
 
 
@@ -106,19 +106,6 @@ def _database(given: str | None) -> Iterator[str]:
         cluster.remove()
 
 
-async def _open(
-    server: Server, count: int, on_message: Callable[[Subscriber, bytes], None]
-) -> list[Subscriber]:
-    url = server.url.replace("http://", "ws://")
-    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-
-    async def one() -> Subscriber:
-        async with gate:
-            return await connect(url, on_message)
-
-    return await asyncio.gather(*(one() for _ in range(count)))
-
-
 def _open_files(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
@@ -146,7 +133,7 @@ async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, obje
         before = sum(procstat.memory(pid).rss for pid in workers)
         files_before = [_open_files(pid) for pid in workers]
         receipts = Receipts()
-        sockets = await _open(subscribers, args.subscribers, receipts.record)
+        sockets = await connect_many(ws_url(subscribers), args.subscribers, receipts.record)
         subscribe = {"query": COMMENT_ADDED, "variables": {"post": post}}
         for socket in sockets:
             socket.send({"id": "1", "type": "subscribe", "payload": subscribe})
@@ -191,10 +178,10 @@ async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, obje
         "delivered": receipts.count,
         "lost": expected - receipts.count,
         "ended_early": receipts.ended,
-        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan"),
-        "server_cpu_us_per_event": 1e6 * cpu / max(receipts.count, 1),
-        "client_cpu_us_per_event": 1e6 * client_cpu / max(receipts.count, 1),
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else nan,
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else nan,
+        "server_cpu_us_per_event": 1e6 * cpu / receipts.count if receipts.count else nan,
+        "client_cpu_us_per_event": 1e6 * client_cpu / receipts.count if receipts.count else nan,
         "rss_mb_per_1000_idle": (idle - before) / len(sockets) * 1000 / 2**20,
         "rss_mb_added": (idle - before) / 2**20,
         "load_average": " ".join(f"{value:.2f}" for value in load),

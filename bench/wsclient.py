@@ -23,7 +23,10 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI, parse_uri
 
+from bench.servers import Server
+
 PROTOCOL = "graphql-transport-ws"
+OPEN_CONCURRENCY = 50  # handshakes under way at once
 
 
 class Subscriber(asyncio.Protocol):
@@ -102,3 +105,20 @@ async def connect(url: str, on_message: Callable[[Subscriber, bytes], None]) -> 
     )
     await subscriber.acknowledged
     return subscriber
+
+
+async def connect_many(
+    url: str, count: int, on_message: Callable[[Subscriber, bytes], None]
+) -> list[Subscriber]:
+    """`count` acknowledged sockets to `url`, `OPEN_CONCURRENCY` handshakes at a time."""
+    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+
+    async def one() -> Subscriber:
+        async with gate:
+            return await connect(url, on_message)
+
+    return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def ws_url(server: Server) -> str:
+    return server.url.replace("http://", "ws://")
