@@ -3,7 +3,8 @@
 S graphql-ws subscribers of one post's `commentAdded`, on a `gql-app serve` of 1 or 2
 workers; E comments per second added through another `gql-app serve` process for T seconds.
 Printed: delivery latency (p50, p99) from the moment the comment's mutation was sent (an
-upper bound of commit to receipt: the write's own time is in it), events lost (expected
+upper bound of commit to receipt: the write's own time is in it) and from the moment its
+response came (a lower bound: the commit came before it), events lost (expected
 minus received, must be 0), the subscribers' server CPU and the client's CPU per delivered
 event (the client is bench/wsclient.py: one process, many sockets, on the same cores), how
 the sockets spread over the workers, the RSS that the idle subscriptions added (in all, and
@@ -50,13 +51,14 @@ PROBE_WAIT_SECONDS = 2.0
 
 @dataclass
 class Receipts:
-    """What the subscribers received: latency of each comment event, by sequence number."""
+    """What the subscribers received: when each comment event came, by sequence number."""
 
-    latencies: list[float] = field(default_factory=list)
+    received: list[tuple[int, float]] = field(default_factory=list)
     count: int = 0
     expected: int = 0
     ended: int = 0  # `error` or `complete` messages: a subscription that stopped early
     sent_at: dict[int, float] = field(default_factory=dict)
+    answered_at: dict[int, float] = field(default_factory=dict)  # the mutation's response
     complete: asyncio.Event = field(default_factory=asyncio.Event)
 
     def record(self, subscriber: Subscriber, text: bytes) -> None:
@@ -69,12 +71,21 @@ class Receipts:
             if not subscriber.live.done():
                 subscriber.live.set_result(None)
             return
-        sent = self.sent_at.get(sequence)
-        if sent is not None:
-            self.count += 1
-            self.latencies.append(time.monotonic() - sent)
-            if self.count >= self.expected:
-                self.complete.set()
+        self.count += 1
+        self.received.append((sequence, time.monotonic()))
+        if self.count >= self.expected:
+            self.complete.set()
+
+    def latencies(self, since: dict[int, float]) -> list[float]:
+        """Sorted: each receipt's time since `since` of its comment (sent or answered)."""
+        return sorted(at - since[sequence] for sequence, at in self.received)
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    """p50 and p99 in milliseconds."""
+    if not latencies:
+        return nan, nan
+    return 1000 * statistics.median(latencies), 1000 * latencies[int(0.99 * (len(latencies) - 1))]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -159,6 +170,7 @@ async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, obje
             await asyncio.sleep(max(0.0, started + sequence / args.rate - time.monotonic()))
             receipts.sent_at[sequence] = time.monotonic()
             await asyncio.to_thread(add_comment, str(sequence))
+            receipts.answered_at[sequence] = time.monotonic()
         delivered = -1
         while receipts.count != delivered:  # lost: what has not come once 10 s pass without any
             delivered = receipts.count
@@ -169,7 +181,8 @@ async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, obje
         load = os.getloadavg()
         for socket in sockets:
             socket.close()
-    latencies = sorted(receipts.latencies)
+    p50, p99 = _percentiles(receipts.latencies(receipts.sent_at))
+    p50_answered, p99_answered = _percentiles(receipts.latencies(receipts.answered_at))
     return {
         "subscribers": len(sockets),
         "workers": args.workers,
@@ -178,8 +191,10 @@ async def _run(args: argparse.Namespace, url: str, logs: Path) -> dict[str, obje
         "delivered": receipts.count,
         "lost": expected - receipts.count,
         "ended_early": receipts.ended,
-        "p50_ms": 1000 * statistics.median(latencies) if latencies else nan,
-        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else nan,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "p50_ms_from_response": p50_answered,
+        "p99_ms_from_response": p99_answered,
         "server_cpu_us_per_event": 1e6 * cpu / receipts.count if receipts.count else nan,
         "client_cpu_us_per_event": 1e6 * client_cpu / receipts.count if receipts.count else nan,
         "rss_mb_per_1000_idle": (idle - before) / len(sockets) * 1000 / 2**20,
