@@ -93,7 +93,7 @@ def describe(
         "each after they all went idle"
         + (
             f"; {args.idle_subscriptions} idle graphql-ws subscriptions open on each gql_app "
-            "server (bench/idle.py)"
+            "server (bench/idle.py; MAX_CONNECTIONS raised by as many unless set)"
             if args.idle_subscriptions
             else ""
         )
