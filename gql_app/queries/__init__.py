@@ -83,9 +83,11 @@ from gql_app.queries.persisted import (
 )
 from gql_app.queries.rows import (
     COMMENT_ROW,
+    OPTIONAL_COLUMNS,
     POST_ROW,
     USER_ROW,
     AnySelect,
+    Columns,
     Reader,
     Record,
     comments_by_ids,
@@ -99,6 +101,7 @@ __all__ = [
     "COMMENTS_OLDEST",
     "COMMENT_ROW",
     "LIKE_ESCAPE",
+    "OPTIONAL_COLUMNS",
     "POSTS_NEWEST",
     "POSTS_OLDEST",
     "POST_COMMENTS",
@@ -114,6 +117,7 @@ __all__ = [
     "USER_ROW",
     "AnySelect",
     "AuthorMissingError",
+    "Columns",
     "ConnectionState",
     "DocumentRow",
     "EmailTakenError",

@@ -148,18 +148,20 @@ async def _read_queries(db: RequestSession, keys: list[int]) -> list[Any]:
     attributes too (`Keyset.key_of` reads rows by attribute)."""
     first = Page(limit=2)
     results: list[Any] = []
+    projections: tuple[frozenset[str] | None, ...] = (None, frozenset())
     for by_ids in (queries.users_by_ids, queries.posts_by_ids, queries.comments_by_ids):
-        rows = await db.read(partial(by_ids, ids=keys))
-        results.append({pk: tuple(row) for pk, row in rows.items()})
+        for columns in projections:
+            rows = await db.read(partial(by_ids, ids=keys, columns=columns))
+            results.append({pk: tuple(row) for pk, row in rows.items()})
     for keyset in (queries.USERS_BY_USERNAME, queries.POSTS_NEWEST, queries.COMMENTS_OLDEST):
-        page = await db.read(partial(queries.page_of, keyset=keyset, page=first))
-        after = first._replace(after=keyset.key_of(page[-1]))
-        rest = await db.read(partial(queries.page_of, keyset=keyset, page=after))
-        results.append([(tuple(row), keyset.key_of(row)) for row in (*page, *rest)])
+        for columns in projections:
+            read = partial(queries.page_of, keyset=keyset, columns=columns)
+            page = await db.read(partial(read, page=first))
+            rest = await db.read(partial(read, page=first._replace(after=keyset.key_of(page[-1]))))
+            results.append([(tuple(row), keyset.key_of(row)) for row in (*page, *rest)])
     matching = partial(queries.count_of, table=User, username_contains="%user%")
     results.append(await db.read(matching))
     for relation in queries.RELATIONS:
-        projections: tuple[frozenset[str] | None, ...] = (None, frozenset())
         for columns in projections:
             pages = await db.read(
                 partial(
@@ -191,6 +193,7 @@ async def test_reads_on_the_driver_return_what_sqlalchemy_returns(
         event.remove(engine.sync_engine, "before_cursor_execute", _watch)
     assert on_the_driver == on_sqlalchemy
     assert on_the_driver[0][1][1] == "user00001"  # not both empty
+    assert on_the_driver[1][1][2] is None  # a lean lookup: no email
 
 
 def _watch(*_: object) -> None:
