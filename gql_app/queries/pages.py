@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from gql_app.core.paging import Page
-from gql_app.db import one_of
+from gql_app.db import by_position, one_of
 from gql_app.db.models import Base, Comment, Post, User
 from gql_app.queries.rows import (
     COMMENT_ROW,
@@ -45,17 +45,17 @@ class Keyset:
     key: tuple[InstrumentedAttribute[Any], ...]
     descending: bool
     row: tuple[InstrumentedAttribute[Any], ...]
-    # Read once: an attribute's `.key` and a column type's `python_type` cost microseconds,
-    # and every edge of every page asks for its row's key, every connection for the types.
-    key_names: tuple[str, ...] = field(init=False)
+    # Read once: a column type's `python_type` costs microseconds, and every edge of every
+    # page asks for its row's key, every connection for the types.
+    key_positions: tuple[int, ...] = field(init=False)  # where the key is in a row
     key_types: tuple[type, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key_names", tuple(column.key for column in self.key))
+        object.__setattr__(self, "key_positions", tuple(map(self.row.index, self.key)))
         object.__setattr__(self, "key_types", tuple(column.type.python_type for column in self.key))
 
     def key_of(self, row: Record) -> tuple[Any, ...]:
-        return tuple(getattr(row, name) for name in self.key_names)
+        return tuple([row[position] for position in self.key_positions])
 
 
 USERS_BY_USERNAME = Keyset("users:username", (User.username, User.id), False, USER_ROW)
@@ -206,7 +206,7 @@ async def page_of(
     given = _given(filters)
     statement = _page_statement(keyset, PageShape.of(page), tuple(sorted(given)), columns)
     result = await session.execute(statement, given | _page_parameters(page))
-    return result.all()
+    return list(by_position(result))
 
 
 async def count_of(session: Reader, table: type[Base], **filters: Any) -> int:
@@ -256,7 +256,7 @@ async def related_pages(
     parameters = {"parent_ids": list(parent_ids)} | _page_parameters(page)
     pages: dict[int, list[Record]] = {parent_id: [] for parent_id in parent_ids}
     parent_index = relation.parent_index
-    for row in await session.execute(statement, parameters):
+    for row in by_position(await session.execute(statement, parameters)):
         pages[row[parent_index]].append(row)
     return pages
 

@@ -15,7 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from gql_app.db import Reads, one_of
+from gql_app.db import Reads, by_position, one_of
 from gql_app.db.models import Comment, Post, User
 
 # The columns of every user, post and comment row the queries return, in this order:
@@ -29,7 +29,9 @@ POST_ROW = (Post.id, Post.author_id, Post.title, Post.body, Post.created_at, Pos
 COMMENT_ROW = (Comment.id, Comment.post_id, Comment.author_id, Comment.body, Comment.created_at)
 
 
-# A row: SQLAlchemy's, or the driver's (`db.Reads`); both are read by position or attribute.
+# A row: SQLAlchemy's, or the driver's (`db.Reads`). The rows of USER_ROW, POST_ROW and
+# COMMENT_ROW that the API reads are read by position only: on the driver they are plain
+# tuples (`db.by_position`), which the garbage collector stops tracking.
 Record = Sequence[Any]
 
 
@@ -69,8 +71,8 @@ def _by_ids_statement(row: RowColumns, columns: Columns) -> AnySelect:
 async def _rows_by_id(
     session: Reader, row: RowColumns, ids: Sequence[int], columns: Columns
 ) -> dict[int, Record]:
-    statement = _by_ids_statement(row, columns)
-    return {found[0]: found for found in await session.execute(statement, {"ids": list(ids)})}
+    result = await session.execute(_by_ids_statement(row, columns), {"ids": list(ids)})
+    return {found[0]: found for found in by_position(result)}
 
 
 # The lookups by id: `columns`, the optional columns to read (None: all; the others are NULL).

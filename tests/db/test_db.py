@@ -1,6 +1,7 @@
 """The engine factory: per-dialect connection settings and the request session lifecycle."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -144,8 +145,8 @@ async def test_a_core_read_unit_returns_its_connection_and_none_runs_after_close
 
 
 async def _read_queries(db: RequestSession, keys: list[int]) -> list[Any]:
-    """What every read query of `queries` returns for `keys`, as plain values; each key's
-    attributes too (`Keyset.key_of` reads rows by attribute)."""
+    """What every read query of `queries` returns for `keys`, as plain values, and the
+    keyset key of each page row (`Keyset.key_of`)."""
     first = Page(limit=2)
     results: list[Any] = []
     projections: tuple[frozenset[str] | None, ...] = (None, frozenset())
@@ -214,6 +215,18 @@ async def test_a_read_on_the_driver_wants_exactly_one_row_for_scalar_one(
 
 async def _scalar_one(reads: Reads, statement: TextClause, rows: int) -> Any:
     return (await reads.execute(statement, {"rows": rows})).scalar_one()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_rows_read_by_position_on_the_driver_leave_the_garbage_collectors_watch(
+    db: RequestSession,
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=3, posts_per_user=0, comments_per_post=0)
+    rows = await db.read(lambda reads: queries.users_by_ids(reads, [1, 2, 3]))
+    assert [type(row) for row in rows.values()] == [tuple] * 3
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in rows.values())
 
 
 def test_one_of_binds_one_array_on_postgres_and_expands_elsewhere() -> None:
