@@ -3,10 +3,11 @@
 Drives gql_app's ASGI app in this process (no HTTP server, no load generator: only the
 database shares the machine with it) with requests of one operation of bench/operations.py,
 `--concurrency` at a time, and prints the process CPU time per request, the garbage
-collector's part of it (timed by `gc.callbacks`: its collections per request, the longest
-pause), and Python calls per request (cProfile, over another tenth of the requests). On a
-machine shared with other work these move far less than throughput does. The database is
-`DATABASE_URL`'s, seeded as bench/run seeds its own (`gql-app seed --users 1000`).
+collector's part of it (the process CPU time of each collection, from `gc.callbacks`; its
+collections per request, the longest), and Python calls per request (cProfile, over another
+tenth of the requests). On a machine shared with other work these move far less than
+throughput does. The database is `DATABASE_URL`'s, seeded as bench/run seeds its own
+(`gql-app seed --users 1000`).
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ async def measure(app: Any, bodies: Sequence[bytes], concurrency: int) -> Measur
 
     def watch(phase: str, _info: dict[str, Any]) -> None:
         if phase == "start":
-            started[0] = time.perf_counter()
+            started[0] = time.process_time()
         else:
-            pauses.append(time.perf_counter() - started[0])
+            pauses.append(time.process_time() - started[0])
 
     gc.callbacks.append(watch)
     try:
