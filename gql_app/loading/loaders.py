@@ -55,6 +55,19 @@ class _EachKey(dict[KeyT, LoaderT]):
         return loader
 
 
+class _EachProjection(_EachKey[queries.Columns, LoaderT]):
+    """A lookup's loader for each set of optional columns, of those its table has: a lookup
+    asked for columns of other tables too (`node` selects fields of several types) shares
+    the loader of the columns it reads."""
+
+    def __init__(self, make: Callable[[queries.Columns], LoaderT], table: frozenset[str]) -> None:
+        super().__init__(make)
+        self.table = table
+
+    def __getitem__(self, columns: queries.Columns) -> LoaderT:
+        return super().__getitem__(None if columns is None else columns & self.table)
+
+
 class Loaders:
     """The DataLoaders of one request (or one mutation: writes start a fresh set).
 
@@ -76,15 +89,18 @@ class Loaders:
 
     @_made_once
     def users(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
-        return _EachKey(partial(self._make.by_id, queries.users_by_ids))
+        make = partial(self._make.by_id, queries.users_by_ids)
+        return _EachProjection(make, queries.optional_of(queries.USER_ROW))
 
     @_made_once
     def posts(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
-        return _EachKey(partial(self._make.by_id, queries.posts_by_ids))
+        make = partial(self._make.by_id, queries.posts_by_ids)
+        return _EachProjection(make, queries.optional_of(queries.POST_ROW))
 
     @_made_once
     def comments(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
-        return _EachKey(partial(self._make.by_id, queries.comments_by_ids))
+        make = partial(self._make.by_id, queries.comments_by_ids)
+        return _EachProjection(make, queries.optional_of(queries.COMMENT_ROW))
 
     @_made_once
     def pages(self) -> Mapping[ProjectedRelation, DataLoader[RelatedKey, list[Record]]]:

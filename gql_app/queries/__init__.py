@@ -91,6 +91,7 @@ from gql_app.queries.rows import (
     Reader,
     Record,
     comments_by_ids,
+    optional_of,
     posts_by_ids,
     users_by_ids,
 )
@@ -153,6 +154,7 @@ __all__ = [
     "insert_users",
     "login_name_of",
     "notify",
+    "optional_of",
     "page_of",
     "persisted_document",
     "persisted_documents",

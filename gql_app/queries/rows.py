@@ -53,14 +53,19 @@ OPTIONAL_COLUMNS = frozenset(("body", "updated_at", "email"))
 Columns = frozenset[str] | None
 
 
+RowColumns = tuple[InstrumentedAttribute[Any], ...]
+
+
+def optional_of(row: RowColumns) -> frozenset[str]:
+    """The `OPTIONAL_COLUMNS` that rows of `row`'s columns have."""
+    return frozenset(column.key for column in row) & OPTIONAL_COLUMNS
+
+
 def projected(column: InstrumentedAttribute[Any], columns: Columns) -> Any:
     """`column`, or a typed NULL in its place (same label and position) when not wanted."""
     if columns is None or column.key not in OPTIONAL_COLUMNS or column.key in columns:
         return column
     return type_coerce(null(), column.type).label(column.key)
-
-
-RowColumns = tuple[InstrumentedAttribute[Any], ...]
 
 
 @cache

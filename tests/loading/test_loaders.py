@@ -42,6 +42,14 @@ async def test_lookups_of_other_columns_come_from_another_loader(db: RequestSess
     assert users[None] is not lean
 
 
+async def test_a_lookup_asked_for_columns_its_table_lacks_shares_the_loader_reading_none(
+    db: RequestSession,
+) -> None:
+    users = Loaders(db, batch_size=10).users
+    assert users[frozenset(("body", "updated_at"))] is users[frozenset()]
+    assert users[frozenset(("body", "email"))] is users[frozenset(("email",))]
+
+
 async def test_a_lean_lookup_caches_no_row_for_a_full_one(db: RequestSession) -> None:
     async with db.transaction(write=True) as session:
         await seed(session, users=1, posts_per_user=0, comments_per_post=0, reset=True)
