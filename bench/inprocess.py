@@ -28,6 +28,7 @@ from bench.operations import BY_NAME
 from bench.workload import read_rows
 from gql_app.app import create_app
 from gql_app.core.config import load_settings
+from tests.support.app import graphql_post_scope
 
 
 class FailedRequest(Exception):
@@ -49,22 +50,13 @@ async def drive(app: Any, body: bytes) -> bytes:
     async def send(message: dict[str, Any]) -> None:
         messages.append(message)
 
-    headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [*headers, (b"content-length", str(len(body)).encode())],
-        "client": ("127.0.0.1", 1),
-        "server": ("bench", 80),
-        "state": {},
-    }
+    scope = graphql_post_scope(
+        [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+    )
     await app(scope, receive, send)
     answer = b"".join(message.get("body", b"") for message in messages[1:])
     if messages[0]["status"] != 200 or b'"errors"' in answer:
