@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
+from gql_app.core.collector import tune_collector
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import DatabaseBusy, DatabaseUnavailable
 from gql_app.core.observability import Observer, RequestRecord
@@ -44,16 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 GRAPHQL_PATH = "/graphql"
-
-
-def freeze_startup_objects() -> None:
-    """Exempt what start-up left alive (modules, the schema, settings, the engine) from the
-    cyclic garbage collector: it lives as long as the process, and a full collection would
-    otherwise walk it again and again under load. The collector's thresholds stay Python's:
-    raised, they let garbage pile up and stalled transactions in the soak (bench/SOAK_RESULTS.md).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def start_replicas(settings: Settings, engine: AsyncEngine) -> ReplicaSet | None:
@@ -109,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attach_resources(app, Resources(settings, engine, sessionmaker, loop))
         app.state.fanout = fanout = Fanout(settings, engine, sessionmaker)
         await fanout.start()
-        freeze_startup_objects()
+        tune_collector(settings.gc_young_threshold)
         try:
             yield
         finally:

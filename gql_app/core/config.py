@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     send_timeout_seconds: float = Field(30.0, gt=0)
     max_buffered_response_bytes: int = Field(64 * 1024 * 1024, ge=1_024, description="per worker")
     max_concurrent_requests: int = Field(6, ge=0, description="0: no limit")
+    gc_young_threshold: int = Field(
+        10_000, ge=100, le=1_000_000, description="gql_app/core/collector.py"
+    )
     environment: Environment = Environment.DEVELOPMENT
 
     graphiql: bool | None = Field(None, description="None: on in development, off in production")

@@ -15,7 +15,7 @@ from gql_app.db.errors import (
 from gql_app.db.expressions import one_of
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, WRITE_OPTION, ReadUnitWroteError
 from gql_app.db.postgresql import APPLICATION_NAME, copy_records
-from gql_app.db.reads import ReadResult, Reads
+from gql_app.db.reads import ReadResult, Reads, by_position
 from gql_app.db.replicas import (
     ReplicaSet,
     ReplicationQueries,
@@ -37,6 +37,7 @@ __all__ = [
     "ReplicationQueries",
     "RequestSession",
     "SessionClosedError",
+    "by_position",
     "copy_records",
     "create_engine",
     "create_migration_engine",

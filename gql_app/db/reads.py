@@ -109,15 +109,20 @@ class _Plan:
         return sql, arguments
 
     def rows(self, records: list[asyncpg.Record]) -> list[tuple[Any, ...]]:
+        """Rows whose columns are also attributes, as SQLAlchemy's."""
         if not records:
             return []
         names = self.names or tuple(records[0].keys())
         make = _row_class(names)._make  # type: ignore[attr-defined]
-        if not any(self.typers):
-            return [make(record.values()) for record in records]
+        return [make(values) for values in self.values(records)]
+
+    def values(self, records: list[asyncpg.Record]) -> list[tuple[Any, ...]]:
+        """Rows as plain tuples."""
         typers = self.typers
+        if not any(typers):
+            return [tuple(record.values()) for record in records]
         return [
-            make(
+            tuple(
                 [
                     value if typer is None else typer(value)
                     for value, typer in zip(record.values(), typers, strict=True)
@@ -128,28 +133,40 @@ class _Plan:
 
 
 class _DriverRows:
-    """A statement's rows as `ReadResult` gives them."""
+    """A statement's rows as `ReadResult` gives them, made when asked for."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_plan", "_records")
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self._rows = rows
+    def __init__(self, plan: _Plan, records: list[asyncpg.Record]) -> None:
+        self._plan = plan
+        self._records = records
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return iter(self._rows)
+        return iter(self.all())
 
     def all(self) -> list[tuple[Any, ...]]:
-        return self._rows
+        return self._plan.rows(self._records)
+
+    def plain(self) -> list[tuple[Any, ...]]:
+        return self._plan.values(self._records)
 
     def scalars(self) -> list[Any]:
-        return [row[0] for row in self._rows]
+        return [row[0] for row in self.plain()]
 
     def scalar_one(self) -> Any:
-        if not self._rows:
+        if not self._records:
             raise NoResultFound("No row was found when one was required")
-        if len(self._rows) > 1:
+        if len(self._records) > 1:
             raise MultipleResultsFound("Multiple rows were found when exactly one was required")
-        return self._rows[0][0]
+        return self.plain()[0][0]
+
+
+def by_position(result: Iterable[Any]) -> Iterable[Sequence[Any]]:
+    """The rows of `result` for a caller that reads them by position only: plain tuples on
+    the driver (the garbage collector stops tracking them at its next collection, their
+    values being atomic, where it walks a row with attributes as long as it lives),
+    SQLAlchemy's rows otherwise."""
+    return result.plain() if isinstance(result, _DriverRows) else result
 
 
 class _DriverReads:
@@ -175,7 +192,7 @@ class _DriverReads:
             self._plans.put(statement, plan)
         sql, arguments = plan.sql_and_arguments(parameters)
         count_statement()
-        return _DriverRows(plan.rows(await self._connection.fetch(sql, *arguments)))
+        return _DriverRows(plan, await self._connection.fetch(sql, *arguments))
 
 
 _DRIVER_PLANS = 512

@@ -1,11 +1,16 @@
-"""Which optional columns of related rows a connection field's selection reads.
+"""Which optional columns of its rows a field's selection reads.
 
-A nested connection (`User.posts`, `User.comments`, `Post.comments`) reads its rows' wide
-columns (`OPTIONAL_COLUMNS` of gql_app/queries/pages.py: bodies, `updatedAt`) only when its
-nodes select their field. The walk is conservative: every field named anywhere in the
-nodes' selection counts, whatever its fragment's type condition or directives, and a
-selection it does not understand reads every column. Both execution paths (stock and
-compiled) decide the same way, from graphql-core's resolve info of the connection field.
+A field that reads rows (a connection, root or nested, or an object looked up by id: `user`,
+`post`, `node`, `nodes`, an author, a comment's post) reads their wide columns
+(`queries.OPTIONAL_COLUMNS`: bodies, `updatedAt`, `email`) only when its selection names
+their field. The walk is conservative: every field named anywhere in the selection counts,
+whatever its fragment's type condition or directives, and a selection it does not understand
+reads every column. Both execution paths (stock and compiled) decide the same way, from
+graphql-core's resolve info of the field.
+
+An object built from a row holds `UNFETCHED` in place of each column its statement did not
+read: a field that reads one anyway (a projection bug) fails to serialize, an error in the
+response, never a silent null.
 """
 
 from __future__ import annotations
@@ -20,8 +25,30 @@ from graphql import (
     SelectionSetNode,
 )
 
-# The node fields that read an optional column, by GraphQL name.
-COLUMN_OF_FIELD = {"body": "body", "updatedAt": "updated_at"}
+
+class ColumnNotReadError(Exception):
+    """A field read a column that its object's statement did not read."""
+
+
+class Unfetched:
+    """The value of an attribute whose column was not read: no scalar serializes it (the
+    String scalar turns other objects into their `str`, which raises here)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<column not read>"
+
+    def __str__(self) -> str:
+        raise ColumnNotReadError("a field read a column its statement did not read")
+
+
+# Typed Any: it stands in for a value of any column's type.
+UNFETCHED: Any = Unfetched()
+
+
+# The fields that read an optional column, by GraphQL name.
+COLUMN_OF_FIELD = {"body": "body", "updatedAt": "updated_at", "email": "email"}
 # Where a connection's nodes are selected.
 NODE_PATH = ("edges", "node")
 
@@ -29,11 +56,21 @@ NODE_PATH = ("edges", "node")
 def node_columns(info: Any) -> frozenset[str] | None:
     """The optional columns the nodes of the connection field of `info` (Strawberry's)
     select; None when all must be read."""
+    return _columns(info, NODE_PATH)
+
+
+def object_columns(info: Any) -> frozenset[str] | None:
+    """The optional columns the object (or list of objects) of the field of `info`
+    (Strawberry's) selects; None when all must be read."""
+    return _columns(info, ())
+
+
+def _columns(info: Any, path: tuple[str, ...]) -> frozenset[str] | None:
     raw = info._raw_info
     found: set[str] = set()
     for node in raw.field_nodes:
         if node.selection_set is not None and not _collect(
-            node.selection_set, raw.fragments, NODE_PATH, found
+            node.selection_set, raw.fragments, path, found
         ):
             return None
     return frozenset(found)

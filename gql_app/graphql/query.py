@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
 from typing import Annotated, Any
 
@@ -13,6 +13,7 @@ from gql_app.core.errors import BadUserInput
 from gql_app.db import models
 from gql_app.domain.input import holds_nul
 from gql_app.graphql.ids import decode_global_id, decode_id_of
+from gql_app.graphql.projection import node_columns, object_columns
 from gql_app.graphql.types import (
     After,
     Before,
@@ -97,7 +98,8 @@ async def _list(
     """A root connection: one statement for the page, one more for `totalCount` if asked."""
     page = page_of(info, keyset, *arguments)
     db = info.context.db
-    rows = await db.read(lambda reader: queries.page_of(reader, keyset, page, **filters))
+    columns = node_columns(info)
+    rows = await db.read(lambda reader: queries.page_of(reader, keyset, page, columns, **filters))
 
     async def count() -> int:
         return await db.read(lambda reader: queries.count_of(reader, table, **filters))
@@ -105,11 +107,11 @@ async def _list(
     return connection(rows, page, keyset, to_node, count)
 
 
-NodeLoader = tuple[Callable[[Info], DataLoader[int, Record | None]], Callable[[Record], Node]]
-NODE_TYPES: dict[str, NodeLoader] = {
-    "User": (lambda info: info.context.loaders.user, User.from_row),
-    "Post": (lambda info: info.context.loaders.post, Post.from_row),
-    "Comment": (lambda info: info.context.loaders.comment, Comment.from_row),
+NodeLoaders = Callable[[Info], Mapping[queries.Columns, DataLoader[int, Record | None]]]
+NODE_TYPES: dict[str, tuple[NodeLoaders, Callable[[Record], Node]]] = {
+    "User": (lambda info: info.context.loaders.users, User.from_row),
+    "Post": (lambda info: info.context.loaders.posts, Post.from_row),
+    "Comment": (lambda info: info.context.loaders.comments, Comment.from_row),
 }
 
 
@@ -123,8 +125,8 @@ def _load_node(info: Info, global_id: str) -> Awaitable[Node | None]:
     type_name, pk = decode_global_id(global_id)
     if type_name not in NODE_TYPES:
         raise BadUserInput(f"invalid id {global_id[:40]!r}: no such type")
-    loader, to_node = NODE_TYPES[type_name]
-    return _node_of(loader(info).load(pk), to_node)
+    loaders, to_node = NODE_TYPES[type_name]
+    return _node_of(loaders(info)[object_columns(info)].load(pk), to_node)
 
 
 @strawberry.type(description="What can be read.")
@@ -140,7 +142,8 @@ class Query:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="A `User` id.")],
     ) -> User | None:
-        row = await info.context.loaders.user.load(decode_id_of(id, "User"))
+        loader = info.context.loaders.users[object_columns(info)]
+        row = await loader.load(decode_id_of(id, "User"))
         return User.from_row(row) if row is not None else None
 
     @strawberry.field(description="A user by exact username; null if there is none.")
@@ -188,7 +191,8 @@ class Query:
         info: Info,
         id: Annotated[strawberry.ID, strawberry.argument(description="A `Post` id.")],
     ) -> Post | None:
-        row = await info.context.loaders.post.load(decode_id_of(id, "Post"))
+        loader = info.context.loaders.posts[object_columns(info)]
+        row = await loader.load(decode_id_of(id, "Post"))
         return Post.from_row(row) if row is not None else None
 
     @strawberry.field(description="All posts, or those the filter selects, a page at a time.")

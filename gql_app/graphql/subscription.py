@@ -62,7 +62,7 @@ async def _subscribe(
     feed = context.fanout.feed(topic)
     await context.hold_resolving()
     try:
-        if post_id is not None and await context.loaders.post.load(post_id) is None:
+        if post_id is not None and await context.loaders.posts[frozenset()].load(post_id) is None:
             raise BadUserInput("There is no such post.", code="NOT_FOUND")
     except BaseException:
         feed.close()

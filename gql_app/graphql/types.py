@@ -21,7 +21,7 @@ from gql_app.graphql.execution.marker import batched
 from gql_app.graphql.ids import encode_global_id
 from gql_app.graphql.pagination import encode_cursor, page_from_arguments
 from gql_app.graphql.permissions import only_to_themself
-from gql_app.graphql.projection import node_columns
+from gql_app.graphql.projection import UNFETCHED, node_columns, object_columns
 from gql_app.loading.dataloader import DataLoader
 from gql_app.queries import Record
 
@@ -232,7 +232,8 @@ async def authors_of(
 ) -> list[User | Exception]:
     """The batch form of `Post.author` and `Comment.author`."""
     ids = [item.author_id for item in objects]
-    return await rows_of(info.context.loaders.user, ids, User.from_row, "author")
+    loader = info.context.loaders.users[object_columns(info)]
+    return await rows_of(loader, ids, User.from_row, "author")
 
 
 def related_batch(
@@ -272,7 +273,8 @@ async def comment_counts(posts: Sequence[Post], info: Info) -> list[int | Except
 async def posts_of_comments(comments: Sequence[Comment], info: Info) -> list[Post | Exception]:
     """The batch form of `Comment.post`."""
     ids = [comment.post_id for comment in comments]
-    return await rows_of(info.context.loaders.post, ids, Post.from_row, "post")
+    loader = info.context.loaders.posts[object_columns(info)]
+    return await rows_of(loader, ids, Post.from_row, "post")
 
 
 @strawberry.type(description="A person with an account: author of posts and comments.")
@@ -283,12 +285,18 @@ class User(Node):
 
     @classmethod
     def from_row(cls, row: Record | models.User) -> User:
-        """The user of a `queries.USER_ROW` row or of a loaded model."""
+        """The user of a `queries.USER_ROW` row (its email possibly not read: NULL) or of a
+        loaded model."""
         if isinstance(row, models.User):
             pk, username, email, created_at = row.id, row.username, row.email, row.created_at
         else:
             pk, username, email, created_at = row
-        return cls(pk=pk, username=username, email_address=email, created_at=created_at)
+        return cls(
+            pk=pk,
+            username=username,
+            email_address=UNFETCHED if email is None else email,
+            created_at=created_at,
+        )
 
     @strawberry.field(
         description="The email address: visible only to the user themself, null for others.",
@@ -343,15 +351,15 @@ class Post(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Post:
-        """The post of a `queries.POST_ROW` row."""
+        """The post of a `queries.POST_ROW` row (its optional columns possibly not read)."""
         pk, author_id, title, body, created_at, updated_at = row
         return cls(
             pk=pk,
             author_id=author_id,
             title=title,
-            body=body,
+            body=UNFETCHED if body is None else body,
             created_at=created_at,
-            updated_at=updated_at,
+            updated_at=UNFETCHED if updated_at is None else updated_at,
         )
 
     @strawberry.field(description="Who wrote the post.", metadata=batched(authors_of))
@@ -388,9 +396,15 @@ class Comment(Node):
 
     @classmethod
     def from_row(cls, row: Record) -> Comment:
-        """The comment of a `queries.COMMENT_ROW` row."""
+        """The comment of a `queries.COMMENT_ROW` row (its body possibly not read)."""
         pk, post_id, author_id, body, created_at = row
-        return cls(pk=pk, author_id=author_id, post_id=post_id, body=body, created_at=created_at)
+        return cls(
+            pk=pk,
+            author_id=author_id,
+            post_id=post_id,
+            body=UNFETCHED if body is None else body,
+            created_at=created_at,
+        )
 
     @strawberry.field(description="Who wrote the comment.", metadata=batched(authors_of))
     async def author(self, info: Info) -> User:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 from gql_app import queries
@@ -22,9 +23,9 @@ from gql_app.queries import Record
 RelatedKey = tuple[int, Page]
 # A relation and the optional columns its rows hold (None: all; `queries.related_pages`).
 # Each has its own loader, so a row never reaches a field whose column it lacks.
-ProjectedRelation = tuple[queries.Relation, frozenset[str] | None]
+ProjectedRelation = tuple[queries.Relation, queries.Columns]
 
-ByIds = Callable[[queries.Reader, Sequence[int]], Awaitable[dict[int, Record]]]
+ByIds = Callable[[queries.Reader, Sequence[int], queries.Columns], Awaitable[dict[int, Record]]]
 KeyT = TypeVar("KeyT")
 LoaderT = TypeVar("LoaderT")
 
@@ -42,22 +43,37 @@ class _made_once(Generic[LoaderT]):
         return made
 
 
-class _EachRelation(dict[KeyT, LoaderT]):
-    """A relation's loader, made when first asked for."""
+class _EachKey(dict[KeyT, LoaderT]):
+    """A loader for each key (a relation, a set of optional columns), made when first used."""
 
     def __init__(self, make: Callable[[KeyT], LoaderT]) -> None:
         super().__init__()
         self.make = make
 
-    def __missing__(self, relation: KeyT) -> LoaderT:
-        loader = self[relation] = self.make(relation)
+    def __missing__(self, key: KeyT) -> LoaderT:
+        loader = self[key] = self.make(key)
         return loader
+
+
+class _EachProjection(_EachKey[queries.Columns, LoaderT]):
+    """A lookup's loader for each set of optional columns, of those its table has: a lookup
+    asked for columns of other tables too (`node` selects fields of several types) shares
+    the loader of the columns it reads."""
+
+    def __init__(self, make: Callable[[queries.Columns], LoaderT], table: frozenset[str]) -> None:
+        super().__init__(make)
+        self.table = table
+
+    def __getitem__(self, columns: queries.Columns) -> LoaderT:
+        return super().__getitem__(None if columns is None else columns & self.table)
 
 
 class Loaders:
     """The DataLoaders of one request (or one mutation: writes start a fresh set).
 
-    Each is made on first use: most requests use one or two of the nine. `pages` and
+    Each is made on first use: most requests use one or two of them. `users`, `posts` and
+    `comments` look rows up by id, a loader for each set of optional columns read
+    (`queries.Columns`): its cache holds only rows that have those columns. `pages` and
     `counts` serve each relation of `queries.RELATIONS`: one page of related rows per
     `(parent id, page)` (`pages` per relation and the optional columns read), and how many
     related rows a parent has.
@@ -72,24 +88,27 @@ class Loaders:
         self._make = _Makers(db, batch_size, loop)
 
     @_made_once
-    def user(self) -> DataLoader[int, Record | None]:
-        return self._make.by_id(queries.users_by_ids)
+    def users(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
+        make = partial(self._make.by_id, queries.users_by_ids)
+        return _EachProjection(make, queries.optional_of(queries.USER_ROW))
 
     @_made_once
-    def post(self) -> DataLoader[int, Record | None]:
-        return self._make.by_id(queries.posts_by_ids)
+    def posts(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
+        make = partial(self._make.by_id, queries.posts_by_ids)
+        return _EachProjection(make, queries.optional_of(queries.POST_ROW))
 
     @_made_once
-    def comment(self) -> DataLoader[int, Record | None]:
-        return self._make.by_id(queries.comments_by_ids)
+    def comments(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
+        make = partial(self._make.by_id, queries.comments_by_ids)
+        return _EachProjection(make, queries.optional_of(queries.COMMENT_ROW))
 
     @_made_once
     def pages(self) -> Mapping[ProjectedRelation, DataLoader[RelatedKey, list[Record]]]:
-        return _EachRelation(self._make.pages)
+        return _EachKey(self._make.pages)
 
     @_made_once
     def counts(self) -> Mapping[queries.Relation, DataLoader[int, int]]:
-        return _EachRelation(self._make.counts)
+        return _EachKey(self._make.counts)
 
 
 class _Makers:
@@ -102,11 +121,11 @@ class _Makers:
         self.batch_size = batch_size
         self.loop = loop  # None: the running loop, when a loader first needs it
 
-    def by_id(self, query: ByIds) -> DataLoader[int, Record | None]:
+    def by_id(self, query: ByIds, columns: queries.Columns) -> DataLoader[int, Record | None]:
         db = self.db
 
         async def load(ids: list[int]) -> list[Record | None]:
-            rows = await db.read(lambda connection: query(connection, ids))
+            rows = await db.read(lambda connection: query(connection, ids, columns))
             return [rows.get(pk) for pk in ids]
 
         return DataLoader(load, max_batch_size=self.batch_size, loop=self.loop)

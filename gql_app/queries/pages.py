@@ -11,19 +11,26 @@ from sqlalchemy import (
     Integer,
     bindparam,
     func,
-    null,
     or_,
     select,
     tuple_,
-    type_coerce,
 )
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from gql_app.core.paging import Page
-from gql_app.db import one_of
+from gql_app.db import by_position, one_of
 from gql_app.db.models import Base, Comment, Post, User
-from gql_app.queries.rows import COMMENT_ROW, POST_ROW, USER_ROW, AnySelect, Reader, Record
+from gql_app.queries.rows import (
+    COMMENT_ROW,
+    POST_ROW,
+    USER_ROW,
+    AnySelect,
+    Columns,
+    Reader,
+    Record,
+    projected,
+)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -38,17 +45,17 @@ class Keyset:
     key: tuple[InstrumentedAttribute[Any], ...]
     descending: bool
     row: tuple[InstrumentedAttribute[Any], ...]
-    # Read once: an attribute's `.key` and a column type's `python_type` cost microseconds,
-    # and every edge of every page asks for its row's key, every connection for the types.
-    key_names: tuple[str, ...] = field(init=False)
+    # Read once: a column type's `python_type` costs microseconds, and every edge of every
+    # page asks for its row's key, every connection for the types.
+    key_positions: tuple[int, ...] = field(init=False)  # where the key is in a row
     key_types: tuple[type, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key_names", tuple(column.key for column in self.key))
+        object.__setattr__(self, "key_positions", tuple(map(self.row.index, self.key)))
         object.__setattr__(self, "key_types", tuple(column.type.python_type for column in self.key))
 
     def key_of(self, row: Record) -> tuple[Any, ...]:
-        return tuple(getattr(row, name) for name in self.key_names)
+        return tuple([row[position] for position in self.key_positions])
 
 
 USERS_BY_USERNAME = Keyset("users:username", (User.username, User.id), False, USER_ROW)
@@ -167,10 +174,12 @@ def _keyset_clauses(
 
 
 @cache
-def _page_statement(keyset: Keyset, shape: PageShape, filters: tuple[str, ...]) -> AnySelect:
+def _page_statement(
+    keyset: Keyset, shape: PageShape, filters: tuple[str, ...], columns: Columns
+) -> AnySelect:
     conditions, order = _keyset_clauses(keyset, shape)
     return (
-        select(*keyset.row)
+        select(*(projected(column, columns) for column in keyset.row))
         .where(*(_FILTERS[name] for name in filters), *conditions)
         .order_by(*order)
         .limit(bindparam("limit", type_=Integer))
@@ -186,16 +195,18 @@ def _given(filters: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in filters.items() if value is not None}
 
 
-async def page_of(session: Reader, keyset: Keyset, page: Page, **filters: Any) -> Sequence[Record]:
+async def page_of(
+    session: Reader, keyset: Keyset, page: Page, columns: Columns = None, **filters: Any
+) -> Sequence[Record]:
     """A page of a table's rows (up to `limit + 1`, see `Page`), filtered by `_FILTERS`.
 
     A filter whose value is None is not applied; `username_contains` and `search` take
-    `contains_pattern` values.
+    `contains_pattern` values. `columns`: the optional columns to read (`projected`).
     """
     given = _given(filters)
-    statement = _page_statement(keyset, PageShape.of(page), tuple(sorted(given)))
+    statement = _page_statement(keyset, PageShape.of(page), tuple(sorted(given)), columns)
     result = await session.execute(statement, given | _page_parameters(page))
-    return result.all()
+    return list(by_position(result))
 
 
 async def count_of(session: Reader, table: type[Base], **filters: Any) -> int:
@@ -206,22 +217,8 @@ async def count_of(session: Reader, table: type[Base], **filters: Any) -> int:
     return count
 
 
-# Columns of related rows that a page reads only when the query selects their field: the
-# others a row always holds (ids, the parent's id, the keyset's key, short titles).
-OPTIONAL_COLUMNS = frozenset(("body", "updated_at"))
-
-
-def _projected(column: InstrumentedAttribute[Any], columns: frozenset[str] | None) -> Any:
-    """`column`, or a typed NULL in its place (same label and position) when not wanted."""
-    if columns is None or column.key not in OPTIONAL_COLUMNS or column.key in columns:
-        return column
-    return type_coerce(null(), column.type).label(column.key)
-
-
 @cache
-def _related_statement(
-    relation: Relation, shape: PageShape, columns: frozenset[str] | None
-) -> AnySelect:
+def _related_statement(relation: Relation, shape: PageShape, columns: Columns) -> AnySelect:
     """One page of related rows for each of many parents, in one statement.
 
     `ROW_NUMBER() OVER (PARTITION BY parent ...)` numbers each parent's rows in page order
@@ -231,7 +228,7 @@ def _related_statement(
     conditions, order = _keyset_clauses(relation.keyset, shape)
     ranked = (
         select(
-            *(_projected(column, columns) for column in relation.keyset.row),
+            *(projected(column, columns) for column in relation.keyset.row),
             func.row_number().over(partition_by=relation.parent, order_by=order).label("rn"),
         )
         .where(one_of(relation.parent, "parent_ids"), *conditions)
@@ -249,7 +246,7 @@ async def related_pages(
     relation: Relation,
     parent_ids: Sequence[int],
     page: Page,
-    columns: frozenset[str] | None = None,
+    columns: Columns = None,
 ) -> dict[int, list[Record]]:
     """The same page (up to `limit + 1` rows) of each parent's related rows, by parent id.
 
@@ -259,7 +256,7 @@ async def related_pages(
     parameters = {"parent_ids": list(parent_ids)} | _page_parameters(page)
     pages: dict[int, list[Record]] = {parent_id: [] for parent_id in parent_ids}
     parent_index = relation.parent_index
-    for row in await session.execute(statement, parameters):
+    for row in by_position(await session.execute(statement, parameters)):
         pages[row[parent_index]].append(row)
     return pages
 

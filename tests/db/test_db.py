@@ -1,6 +1,7 @@
 """The engine factory: per-dialect connection settings and the request session lifecycle."""
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -144,22 +145,24 @@ async def test_a_core_read_unit_returns_its_connection_and_none_runs_after_close
 
 
 async def _read_queries(db: RequestSession, keys: list[int]) -> list[Any]:
-    """What every read query of `queries` returns for `keys`, as plain values; each key's
-    attributes too (`Keyset.key_of` reads rows by attribute)."""
+    """What every read query of `queries` returns for `keys`, as plain values, and the
+    keyset key of each page row (`Keyset.key_of`)."""
     first = Page(limit=2)
     results: list[Any] = []
+    projections: tuple[frozenset[str] | None, ...] = (None, frozenset())
     for by_ids in (queries.users_by_ids, queries.posts_by_ids, queries.comments_by_ids):
-        rows = await db.read(partial(by_ids, ids=keys))
-        results.append({pk: tuple(row) for pk, row in rows.items()})
+        for columns in projections:
+            rows = await db.read(partial(by_ids, ids=keys, columns=columns))
+            results.append({pk: tuple(row) for pk, row in rows.items()})
     for keyset in (queries.USERS_BY_USERNAME, queries.POSTS_NEWEST, queries.COMMENTS_OLDEST):
-        page = await db.read(partial(queries.page_of, keyset=keyset, page=first))
-        after = first._replace(after=keyset.key_of(page[-1]))
-        rest = await db.read(partial(queries.page_of, keyset=keyset, page=after))
-        results.append([(tuple(row), keyset.key_of(row)) for row in (*page, *rest)])
+        for columns in projections:
+            read = partial(queries.page_of, keyset=keyset, columns=columns)
+            page = await db.read(partial(read, page=first))
+            rest = await db.read(partial(read, page=first._replace(after=keyset.key_of(page[-1]))))
+            results.append([(tuple(row), keyset.key_of(row)) for row in (*page, *rest)])
     matching = partial(queries.count_of, table=User, username_contains="%user%")
     results.append(await db.read(matching))
     for relation in queries.RELATIONS:
-        projections: tuple[frozenset[str] | None, ...] = (None, frozenset())
         for columns in projections:
             pages = await db.read(
                 partial(
@@ -191,6 +194,7 @@ async def test_reads_on_the_driver_return_what_sqlalchemy_returns(
         event.remove(engine.sync_engine, "before_cursor_execute", _watch)
     assert on_the_driver == on_sqlalchemy
     assert on_the_driver[0][1][1] == "user00001"  # not both empty
+    assert on_the_driver[1][1][2] is None  # a lean lookup: no email
 
 
 def _watch(*_: object) -> None:
@@ -211,6 +215,18 @@ async def test_a_read_on_the_driver_wants_exactly_one_row_for_scalar_one(
 
 async def _scalar_one(reads: Reads, statement: TextClause, rows: int) -> Any:
     return (await reads.execute(statement, {"rows": rows})).scalar_one()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_rows_read_by_position_on_the_driver_leave_the_garbage_collectors_watch(
+    db: RequestSession,
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=3, posts_per_user=0, comments_per_post=0)
+    rows = await db.read(lambda reads: queries.users_by_ids(reads, [1, 2, 3]))
+    assert [type(row) for row in rows.values()] == [tuple] * 3
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in rows.values())
 
 
 def test_one_of_binds_one_array_on_postgres_and_expands_elsewhere() -> None:

@@ -97,3 +97,19 @@ async def test_in_lists_bind_at_most_loader_batch_size_ids(
     assert counts == [2] * 5
     # the users page, then the post counts of 5 users in batches of 2, 2 and 1
     assert len(log.queries()) == 4
+
+
+MIXED_LOOKUPS = """
+query {
+  a: node(id: "VXNlcjox") { ... on User { username } ... on Post { body } }
+  b: user(id: "VXNlcjoy") { username }
+}"""
+
+
+async def test_lookups_of_one_type_selecting_fields_of_others_share_one_statement(
+    client: httpx.AsyncClient, db: RequestSession, sql_log: StatementLog
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=2, posts_per_user=1, comments_per_post=0, reset=True)
+    statements = await _statements(client, sql_log, MIXED_LOOKUPS)
+    assert len(statements) == 1, statements

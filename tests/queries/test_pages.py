@@ -34,3 +34,36 @@ async def test_related_rows_hold_null_in_the_optional_columns_not_asked_for(
             assert with_body == (*full[:UPDATED_AT], None)
             assert full[BODY] is not None
             assert full[UPDATED_AT] is not None
+
+
+EMAIL = 2  # position in a `queries.USER_ROW` row
+
+
+async def test_rows_looked_up_by_id_hold_null_in_the_optional_columns_not_asked_for(
+    db: RequestSession,
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=2, posts_per_user=1, comments_per_post=0)
+    every = await db.read(lambda reads: queries.users_by_ids(reads, [1, 2]))
+    lean = await db.read(lambda reads: queries.users_by_ids(reads, [1, 2], frozenset()))
+    assert sorted(lean) == sorted(every) == [1, 2]
+    for pk, row in every.items():
+        assert row[EMAIL] is not None
+        assert tuple(lean[pk]) == (*row[:EMAIL], None, *row[EMAIL + 1 :])
+
+
+async def test_a_root_page_holds_null_in_the_optional_columns_not_asked_for(
+    db: RequestSession,
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=2, posts_per_user=2, comments_per_post=0)
+    first = Page(limit=3)
+    every = await db.read(lambda reads: queries.page_of(reads, queries.POSTS_NEWEST, first))
+    bodies = frozenset(("body",))
+    with_body = await db.read(
+        lambda reads: queries.page_of(reads, queries.POSTS_NEWEST, first, bodies)
+    )
+    assert len(every) == 4  # one more than the page, as `page_of` reads
+    for full, lean in zip(every, with_body, strict=True):
+        assert full[UPDATED_AT] is not None
+        assert tuple(lean) == (*full[:UPDATED_AT], None)

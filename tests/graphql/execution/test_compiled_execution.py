@@ -254,8 +254,8 @@ async def test_vanished_rows_answer_as_stock_execution_does(
     do (in a non-null field: the null propagates and the plan falls back)."""
     users_by_ids = gql_queries.users_by_ids
 
-    async def without_user_2(session: Any, ids: Any) -> dict[int, Any]:
-        rows = await users_by_ids(session, ids)
+    async def without_user_2(session: Any, ids: Any, columns: Any = None) -> dict[int, Any]:
+        rows = await users_by_ids(session, ids, columns)
         rows.pop(2, None)
         return rows
 

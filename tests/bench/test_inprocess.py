@@ -1,0 +1,35 @@
+"""bench.inprocess: requests driven through the app in process, measured."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from bench.inprocess import FailedRequest, drive, measure
+from bench.operations import BY_NAME, Rows
+from gql_app.db import RequestSession
+from gql_app.domain.seed import seed
+
+ROWS = Rows(user_ids=(1, 2, 3), usernames=(), post_ids=())
+
+
+async def test_measuring_counts_every_request_and_its_python_calls(
+    app_client: tuple[FastAPI, httpx.AsyncClient], db: RequestSession
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=3, posts_per_user=1, comments_per_post=1)
+    app, _ = app_client
+    bodies = [BY_NAME["tiny"].body(i, ROWS) for i in range(6)]
+    measured = await measure(app, bodies, concurrency=2)
+    assert measured.requests == 6
+    assert measured.calls > 100
+    assert measured.cpu_ms > 0
+
+
+async def test_a_request_answered_with_errors_fails_the_measure(
+    app_client: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, _ = app_client
+    with pytest.raises(FailedRequest, match="invalid id"):
+        await drive(app, b'{"query": "{ user(id: \\"nope\\") { username } }"}')
