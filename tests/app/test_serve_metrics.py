@@ -221,3 +221,31 @@ def test_without_one_serve_makes_a_multiprocess_directory_of_its_own(
     finally:
         if made is not None:
             shutil.rmtree(made)
+
+
+def _live_gauge_pids(folder: Path) -> set[int]:
+    """The workers whose live gauges (`livesum`) the multiprocess directory holds."""
+    return {int(path.stem.rsplit("_", 1)[1]) for path in folder.glob("gauge_livesum_*.db")}
+
+
+def test_a_worker_that_died_no_longer_counts_in_the_live_gauges(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    shutil.copyfile(sqlite_template, tmp_path / "test.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    folder, log, metrics_port = tmp_path / "multiprocess", tmp_path / "serve.log", free_port()
+    settings = {"metrics_port": metrics_port, "prometheus_multiproc_dir": folder}
+    with serving(url, log, 2, **settings) as served:
+        _wait_for_startups(log, 2)
+        first = _live_gauge_pids(folder)
+        assert len(first) == 2
+        dead = min(first)
+        os.kill(dead, signal.SIGKILL)
+        _wait_for_startups(log, 3)  # the supervisor replaced it
+        metrics = scrape(metrics_port)
+        live = _live_gauge_pids(folder)
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=60)
+    assert dead not in live
+    assert metrics.value("gql_app_db_pool_size") == 2 * 5  # the two live workers' pools
+    assert _live_gauge_pids(folder) == set()  # and none once the server stopped
