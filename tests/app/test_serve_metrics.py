@@ -130,10 +130,12 @@ def test_errors_are_counted_by_code(run: Run) -> None:
 
 
 def test_the_pool_is_reported_with_every_connection_back(run: Run) -> None:
-    assert run.metrics.value("gql_app_db_pool_size") > 0
-    assert run.metrics.value("gql_app_db_pool_checked_out") == 0
-    assert run.metrics.value("gql_app_db_pool_waiting") == 0
-    assert run.metrics.value("gql_app_db_pool_wait_seconds_count") >= 1
+    assert run.metrics.value("gql_app_db_pool_size", pool="primary") > 0
+    assert run.metrics.value("gql_app_db_pool_checked_out", pool="primary") == 0
+    assert run.metrics.value("gql_app_db_pool_waiting", pool="primary") == 0
+    assert run.metrics.value("gql_app_db_pool_wait_seconds_count", pool="primary") >= 1
+    assert run.metrics.value("gql_app_db_reconnects_total", pool="primary") == 0
+    assert run.metrics.labels_of("gql_app_db_pool_size", "pool") == {"primary"}
 
 
 def test_the_figures_of_the_worker_and_of_subscriptions_exist_at_zero(run: Run) -> None:
@@ -146,7 +148,6 @@ def test_the_figures_of_the_worker_and_of_subscriptions_exist_at_zero(run: Run) 
         "gql_app_subscription_events_dropped_total",
         "gql_app_db_statement_timeouts_total",
         "gql_app_db_stale_statement_reruns_total",
-        "gql_app_db_reconnects_total",
     ):
         assert run.metrics.value(name) == 0, name
 
@@ -197,7 +198,8 @@ def test_two_workers_figures_are_added_up(sqlite_template: Path, tmp_path: Path)
         served.process.wait(timeout=60)
     feed = {"operation": "Feed", "type": "query", "outcome": "ok"}
     assert metrics.value("gql_app_graphql_requests_total", **feed) == 4
-    assert metrics.value("gql_app_db_pool_size") == 2 * 5  # each worker's pool of SQLite's 5
+    # each worker's pool of SQLite's 5
+    assert metrics.value("gql_app_db_pool_size", pool="primary") == 2 * 5
 
 
 def test_a_given_multiprocess_directory_is_emptied_at_start(
@@ -247,5 +249,5 @@ def test_a_worker_that_died_no_longer_counts_in_the_live_gauges(
         served.process.send_signal(signal.SIGTERM)
         served.process.wait(timeout=60)
     assert dead not in live
-    assert metrics.value("gql_app_db_pool_size") == 2 * 5  # the two live workers' pools
+    assert metrics.value("gql_app_db_pool_size", pool="primary") == 2 * 5  # the live two
     assert _live_gauge_pids(folder) == set()  # and none once the server stopped

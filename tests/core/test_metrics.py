@@ -4,17 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from gql_app.core import observability
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import QueryTimeout
-from gql_app.core.metrics import OperationNames, request_metrics
+from gql_app.core.metrics import OperationNames
 from gql_app.core.slots import Slots
 from gql_app.db import create_engine
 from gql_app.domain.security import HashQueue
@@ -31,18 +29,8 @@ _PROBE_DROP = "DROP TABLE stale_statement_probe"
 _PROBE_READ = text("SELECT value FROM stale_statement_probe")
 
 
-def _value(name: str) -> float:
-    return REGISTRY.get_sample_value(name) or 0.0
-
-
-@pytest.fixture
-def metrics_on() -> Iterator[None]:
-    """The hooks of every layer report to the metrics, as in a worker with METRICS_PORT."""
-    request_metrics(load_settings(metrics_port=9))
-    try:
-        yield
-    finally:
-        observability.metrics_sink = None
+def _value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def test_operation_names_past_the_cap_are_other_and_names_seen_stay_themselves() -> None:
@@ -115,7 +103,7 @@ async def test_a_broken_pooled_connection_is_counted_as_a_reconnect(
     metered_settings: Settings,
 ) -> None:
     engine = create_engine(metered_settings)
-    before = _value("gql_app_db_reconnects_total")
+    before = _value("gql_app_db_reconnects_total", pool="primary")
     try:
         async with engine.connect() as victim:
             pid = (await victim.execute(_BACKEND_PID)).scalar_one()
@@ -127,10 +115,10 @@ async def test_a_broken_pooled_connection_is_counted_as_a_reconnect(
             await killer.dispose()
         async with engine.connect() as connection:  # the killed one: pinged, and replaced
             await connection.execute(text("SELECT 1"))
-        assert _value("gql_app_db_pool_checked_out") == 0
+        assert _value("gql_app_db_pool_checked_out", pool="primary") == 0
     finally:
         await engine.dispose()
-    assert _value("gql_app_db_reconnects_total") >= before + 1
+    assert _value("gql_app_db_reconnects_total", pool="primary") >= before + 1
 
 
 @pytest.mark.usefixtures("metrics_on")
