@@ -109,19 +109,21 @@ password_hashes = Gauge(
     multiprocess_mode="livesum",
 )
 
-# The real-time work's figures, ready for it: registered, at zero until subscriptions exist.
+# The real-time work's figures (WebSocket subscriptions: gql_app/graphql/transport/).
 websocket_connections = Gauge(
     "gql_app_websocket_connections", "Open GraphQL WebSockets.", multiprocess_mode="livesum"
 )
 subscriptions_active = Gauge(
-    "gql_app_subscriptions_active", "Active subscriptions.", multiprocess_mode="livesum"
+    "gql_app_subscriptions_active",
+    "Active subscriptions over WebSockets.",
+    multiprocess_mode="livesum",
 )
 events_delivered = Counter(
     "gql_app_subscription_events_delivered", "Subscription events delivered to clients."
 )
 events_dropped = Counter(
     "gql_app_subscription_events_dropped",
-    "Subscription events dropped (a subscriber too slow, a queue full).",
+    "Subscription events dropped (a subscriber too slow: its queue was full).",
 )
 
 
@@ -230,6 +232,18 @@ class _Sink:
 
     def reconnect(self, pool: str) -> None:
         self._pool(pool).reconnects.inc()
+
+    def websockets(self, change: int) -> None:
+        websocket_connections.inc(change)
+
+    def subscriptions(self, change: int) -> None:
+        subscriptions_active.inc(change)
+
+    def events_delivered(self) -> None:
+        events_delivered.inc()
+
+    def events_dropped(self, count: int) -> None:
+        events_dropped.inc(count)
 
 
 def request_metrics(settings: Settings) -> RequestMetrics:

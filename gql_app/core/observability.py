@@ -111,6 +111,10 @@ class MetricsSink(Protocol):
     def pool_waited(self, pool: str, seconds: float) -> None: ...
     def pool_state(self, pool: str, checked_out: int, overflow: int) -> None: ...
     def reconnect(self, pool: str) -> None: ...
+    def websockets(self, change: int) -> None: ...
+    def subscriptions(self, change: int) -> None: ...
+    def events_delivered(self) -> None: ...
+    def events_dropped(self, count: int) -> None: ...
 
 
 # Set by gql_app/core/metrics.py when metrics are on; None costs each hook one comparison.
@@ -141,6 +145,30 @@ def count_password_hashes(change: int) -> None:
     """`change` more password hashes (negative: fewer) running or queued."""
     if metrics_sink is not None:
         metrics_sink.password_hashes(change)
+
+
+def count_websockets(change: int) -> None:
+    """`change` more GraphQL WebSockets open (negative: fewer)."""
+    if metrics_sink is not None:
+        metrics_sink.websockets(change)
+
+
+def count_subscriptions(change: int) -> None:
+    """`change` more subscriptions active (negative: fewer)."""
+    if metrics_sink is not None:
+        metrics_sink.subscriptions(change)
+
+
+def count_event_delivered() -> None:
+    """A subscription event was sent to its client."""
+    if metrics_sink is not None:
+        metrics_sink.events_delivered()
+
+
+def count_events_dropped(count: int = 1) -> None:
+    """`count` subscription events were dropped: their subscriber fell behind."""
+    if metrics_sink is not None:
+        metrics_sink.events_dropped(count)
 
 
 class TracingHooks(Protocol):
