@@ -28,6 +28,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.utils.aio import aclosing
 
 from gql_app.core.errors import PublicError
+from gql_app.core.observability import count_events_dropped, count_subscriptions
 from gql_app.core.resources import Resources
 from gql_app.graphql.context import operation_context
 from gql_app.graphql.extensions import INTERNAL_SERVER_ERROR
@@ -68,6 +69,7 @@ class Member:
     def offer(self, item: Item) -> None:
         if len(self.items) >= self.size and item is not _COMPLETE:
             self.behind = True
+            count_events_dropped()
         else:
             self.items.append(item)
         self.ready.set()
@@ -139,10 +141,12 @@ class SharedSubscriptions:
             )
         joined = Member(resources.settings.subscription_queue_size)
         group.members.add(joined)
+        count_subscriptions(1)
         try:
             yield joined
         finally:
             group.members.discard(joined)
+            count_subscriptions(-1)
             if not group.members and group.task is not None:
                 self.forget(group)
                 group.task.cancel()
