@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -177,10 +177,17 @@ class TracingHooks(Protocol):
     def start_operation(self, record: RequestRecord) -> None: ...
     def end_operation(self, record: RequestRecord) -> None: ...
     def unit_of_work(self) -> AbstractContextManager[object]: ...
+    def statement(self, sql: str, attributes: Mapping[str, Any]) -> AbstractContextManager[object]:
+        """Around one statement the driver-level reads run (gql_app/db/reads.py)."""
+        ...
 
 
 # Set by gql_app/core/tracing.py when tracing is on: off, no OpenTelemetry code runs.
 tracing: TracingHooks | None = None
+# The statement listeners tracing added to engines (the official SQLAlchemy instrumentation's):
+# the driver-level reads trace their statements themselves, so these do not count as someone
+# watching SQLAlchemy's statements (`gql_app.db.reads._observed`).
+statement_tracers: frozenset[object] = frozenset()
 _NO_SPAN = nullcontext()
 
 
