@@ -273,3 +273,19 @@ def test_the_exporter_is_opentelemetrys_otlp_unless_the_console_is_asked_for() -
     otlp = load_settings(otel_exporter_otlp_endpoint="http://127.0.0.1:4318")
     assert isinstance(tracing._exporter(console), ConsoleSpanExporter)
     assert isinstance(tracing._exporter(otlp), OTLPSpanExporter)
+
+
+def test_a_failed_statement_span_names_the_error_type_and_never_its_message() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with (
+        pytest.raises(ValueError, match="alice-secret"),
+        tracing.Tracing(provider).statement("SELECT $1::VARCHAR", {"db.system": "postgresql"}),
+    ):
+        raise ValueError('invalid input: "alice-secret"')
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "SELECT"
+    assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, "ValueError")
+    assert list(span.events) == []  # no exception event: its message could quote a value
+    assert "alice-secret" not in json.dumps(dict(span.attributes or {}))
