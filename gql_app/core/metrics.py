@@ -78,7 +78,7 @@ pool_waiting = Gauge(
 )
 pool_wait = Histogram(
     "gql_app_db_pool_wait_seconds",
-    "Time a unit of work waited for its connection (opening one included).",
+    "Time the units of work that found no idle connection waited for one (opening one included).",
     _POOL,
     buckets=_SECONDS,
 )

@@ -16,10 +16,12 @@ from gql_app.core import observability
 class MeteredPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's asyncio queue pool, reporting to `observability.metrics_sink`.
 
-    A checkout that finds an idle connection reports only its wait and the connections in
-    use; one that finds none is counted as waiting (for a connection to come back, or for
-    a new one to open) until it has one. `label` is the class's (`metered_pool`): SQLAlchemy
-    makes a pool anew of the same class when the engine is disposed.
+    A checkout that finds an idle connection reports only the connections in use; one that
+    finds none is counted as waiting (for a connection to come back, or for a new one to
+    open) until it has one, and its wait is observed. The common checkout thus writes one
+    figure, not three (bench/RESULTS.md, "Observability cost"). `label` is the class's
+    (`metered_pool`): SQLAlchemy makes a pool anew of the same class when the engine is
+    disposed.
     """
 
     label = "primary"
@@ -34,16 +36,16 @@ class MeteredPool(AsyncAdaptedQueuePool):
         sink = observability.metrics_sink
         if sink is None:
             return super()._do_get()
-        started = perf_counter()
         if not self._pool.empty():
             record = super()._do_get()
         else:
+            started = perf_counter()
             sink.pool_waiting(self.label, 1)
             try:
                 record = super()._do_get()
             finally:
                 sink.pool_waiting(self.label, -1)
-        sink.pool_waited(self.label, perf_counter() - started)
+            sink.pool_waited(self.label, perf_counter() - started)
         sink.pool_state(self.label, self.checkedout(), self.overflow())
         return record
 

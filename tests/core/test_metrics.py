@@ -139,3 +139,19 @@ async def test_a_statement_made_stale_by_a_schema_change_is_counted_as_a_rerun(
         await engine.dispose()
         await execute_sql(dsn, _PROBE_DROP)
     assert _value("gql_app_db_stale_statement_reruns_total") == before + 1
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_only_a_checkout_that_found_no_idle_connection_is_observed_as_a_wait(
+    metered_settings: Settings,
+) -> None:
+    engine = create_engine(metered_settings)
+    waits = "gql_app_db_pool_wait_seconds_count"
+    before = _value(waits, pool="primary")
+    try:
+        for _ in range(2):  # the first opens the connection, the second finds it idle
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert _value(waits, pool="primary") == before + 1

@@ -95,7 +95,7 @@ async def test_each_pool_reports_its_figures_under_its_own_pool_label(
         await in_rotation(client)
         waits = "gql_app_db_pool_wait_seconds_count"
         before = _sample(waits, "replica_1") or 0
-        await graphql_data(client, USERS)  # a read: on the replica
+        await graphql_data(client, USERS)  # a read on the replica, whose pool opens a connection
         assert _sample(waits, "replica_1") == before + 1
         sizes = {
             pool: _sample("gql_app_db_pool_size", pool)
