@@ -39,6 +39,7 @@ from bench.servers import (
     FLOOR,
     JSON_FLOOR,
     PEER,
+    VARIANTS,
     Server,
     floor_server,
     gql_app_name,
@@ -63,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--servers",
         default="floor,json-floor,peer,1",
-        help="comma-separated: floor, json-floor, peer (PostGraphile) and gql_app worker counts",
+        help="comma-separated: floor, json-floor, peer (PostGraphile) and gql_app worker "
+        "counts, each alone or with metrics or tracing on (1+metrics, 1+tracing)",
     )
     parser.add_argument("--seconds", type=float, default=15, help="length of each measured run")
     parser.add_argument("--warmup", type=float, default=3, help="unmeasured load before each run")
@@ -109,9 +111,15 @@ def _servers(
         elif item == "peer":
             yield PEER, partial(peer_server, url, out / "peer.log")
         else:
-            workers = int(item)
-            log = out / f"gql_app-{workers}.log"
-            yield gql_app_name(workers), partial(gql_app_server, url, workers, log, env)
+            count, _, variant = item.partition("+")
+            if variant and variant not in VARIANTS:
+                raise SystemExit(f"bench: not {' or '.join(VARIANTS)}: {item}")
+            workers = int(count)
+            log = out / f"gql_app-{item}.log"
+            yield (
+                gql_app_name(workers, variant or None),
+                partial(gql_app_server, url, workers, log, env, variant or None),
+            )
 
 
 def _parity(

@@ -5,9 +5,16 @@ database shares the machine with it) with requests of one operation of bench/ope
 `--concurrency` at a time, and prints the process CPU time per request, the garbage
 collector's part of it (the process CPU time of each collection, from `gc.callbacks`; its
 collections per request, the longest), and Python calls per request (cProfile, over another
-tenth of the requests). On a machine shared with other work these move far less than
-throughput does. The database is `DATABASE_URL`'s, seeded as bench/run seeds its own
-(`gql-app seed --users 1000`).
+tenth of the requests), with how many of those calls are gql_app's observability and how
+many OpenTelemetry's and prometheus-client's. On a machine shared with other work these move
+far less than throughput does. The database is `DATABASE_URL`'s, seeded as bench/run seeds
+its own (`gql-app seed --users 1000`).
+
+`--mode metrics` runs with metrics on (written as `serve` writes them, never served), `--mode
+tracing` with tracing on to bench/traced.py's discarding exporter. Under `valgrind
+--tool=callgrind` with `PYTHONHASHSEED=0`, the instructions of a run with `--requests N`
+minus those of one with `--requests 0` are N requests' (bench/RESULTS.md, "Observability
+cost").
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ import argparse
 import asyncio
 import cProfile
 import gc
-import os
 import pstats
 import time
 from collections.abc import Sequence
@@ -27,8 +33,16 @@ from bench.database import asyncpg_dsn
 from bench.operations import BY_NAME
 from bench.workload import read_rows
 from gql_app.app import create_app
-from gql_app.core.config import load_settings
+from gql_app.core.config import Settings, load_settings
 from tests.support.app import graphql_post_scope
+
+OFF, METRICS, TRACING = "off", "metrics", "tracing"
+_OBSERVABILITY = (
+    "gql_app/core/observability.py",
+    "gql_app/core/metrics.py",
+    "gql_app/core/tracing.py",
+)
+_LIBRARIES = ("/opentelemetry/", "/prometheus_client/")
 
 
 class FailedRequest(Exception):
@@ -72,6 +86,8 @@ class Measured:
     collections: float  # per request
     longest_pause_ms: float
     calls: float  # Python calls per request
+    observability_calls: float  # of those, in gql_app's observability modules
+    library_calls: float  # of those, in OpenTelemetry and prometheus-client
 
     def line(self, name: str) -> str:
         share = 100 * self.gc_ms / self.cpu_ms if self.cpu_ms else 0.0
@@ -79,7 +95,8 @@ class Measured:
             f"{name}: {self.requests} requests, CPU {self.cpu_ms:.3f} ms/req, garbage"
             f" collection {self.gc_ms:.3f} ms/req ({share:.1f} %, {self.collections:.1f}"
             f" collections/req, longest {self.longest_pause_ms:.1f} ms), Python calls"
-            f" {self.calls:,.0f}/req"
+            f" {self.calls:,.0f}/req (gql_app's observability {self.observability_calls:.1f},"
+            f" OpenTelemetry and prometheus-client {self.library_calls:.1f})"
         )
 
 
@@ -117,26 +134,48 @@ async def measure(app: Any, bodies: Sequence[bytes], concurrency: int) -> Measur
     await _concurrently(app, profiled, concurrency)
     profile.disable()
     count = len(bodies)
+    stats = pstats.Stats(profile)
+    ours = theirs = 0
+    for (file, _line, _name), (_cc, calls, *_rest) in stats.stats.items():  # type: ignore[attr-defined]
+        ours += calls if file.endswith(_OBSERVABILITY) else 0
+        theirs += calls if any(part in file for part in _LIBRARIES) else 0
     return Measured(
         requests=count,
         cpu_ms=1000 * cpu / count,
         gc_ms=1000 * sum(pauses) / count,
         collections=len(pauses) / count,
         longest_pause_ms=1000 * max(pauses, default=0.0),
-        calls=pstats.Stats(profile).total_calls / len(profiled),  # type: ignore[attr-defined]
+        calls=stats.total_calls / len(profiled),  # type: ignore[attr-defined]
+        observability_calls=ours / len(profiled),
+        library_calls=theirs / len(profiled),
     )
 
 
+def settings_for(mode: str) -> Settings:
+    """The settings of a run in `mode`, the rest from the environment (production mode)."""
+    overrides: dict[str, object] = {}
+    if mode == METRICS:
+        overrides["metrics_port"] = 9  # never served: the figures are only written
+    elif mode == TRACING:
+        from bench import traced  # noqa: F401  (installs the provider, turns tracing on)
+
+        overrides["otel_traces_exporter"] = "otlp"
+    return load_settings(environment="production", **overrides)
+
+
 async def _main(args: argparse.Namespace) -> None:
-    settings = load_settings()
+    settings = settings_for(args.mode)
     rows = await read_rows(asyncpg_dsn(settings.database_url))
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         for name in args.ops.split(","):
             operation = BY_NAME[name]
-            bodies = [operation.body(i, rows) for i in range(args.requests)]
+            bodies = [operation.body(i, rows) for i in range(max(args.requests, args.warmup))]
             for body in bodies[: args.warmup]:
                 await drive(app, body)
+            if not args.requests:
+                continue  # callgrind's baseline: start-up and warm-up only
+            bodies = bodies[: args.requests]
             print((await measure(app, bodies, args.concurrency)).line(name), flush=True)
 
 
@@ -148,8 +187,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="measured requests of each")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests first")
     parser.add_argument("--concurrency", type=int, default=8, help="requests at a time")
+    parser.add_argument("--mode", choices=(OFF, METRICS, TRACING), default=OFF)
     args = parser.parse_args()
-    os.environ.setdefault("ENVIRONMENT", "production")
     asyncio.run(_main(args))
 
 

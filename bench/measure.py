@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ class Measurement:
     # CPU the whole machine spent busy during the windows: the server's, wrk's, PostgreSQL's
     # and whatever else ran (the machine is shared), in seconds.
     machine_cpu_seconds: float = 0.0
+    # The machine's load average (1 minute) as each window began: how busy the others kept it.
+    load_averages: list[float] = field(default_factory=list)
 
     @property
     def load(self) -> LoadResult | None:
@@ -58,6 +61,10 @@ class Measurement:
     @property
     def machine_cpu_percent(self) -> float:
         return 100 * self.machine_cpu_seconds / self.wall_seconds if self.wall_seconds else 0.0
+
+    @property
+    def load_average(self) -> float:
+        return sum(self.load_averages) / len(self.load_averages) if self.load_averages else 0.0
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -134,6 +141,7 @@ def prepare(
 def window(server: Server, result: Measurement, load: Load, plan: LoadPlan) -> None:
     """One measured window of `load` against `server`, added to `result`."""
     restarts = server.restarts()
+    result.load_averages.append(os.getloadavg()[0])
     for pid in server.workers():
         procstat.reset_peak(pid)
     pids = server.processes()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.measure import Measurement
-from bench.servers import FLOOR, JSON_FLOOR, PEER, gql_app_name
+from bench.servers import FLOOR, JSON_FLOOR, METRICS, PEER, VARIANTS, gql_app_name
 
 MB = 1024 * 1024
 
@@ -24,6 +24,8 @@ RSS_TARGET_MB = 150.0
 # "No growth": RSS after the last nested run within this share above RSS after the first.
 RSS_GROWTH_TOLERANCE = 0.10
 NESTED_STATEMENTS_TARGET = 5
+# Metrics on: at most this share of tiny's throughput lost against both off (issue 16).
+OBSERVABILITY_TARGETS = {(METRICS, "tiny"): 0.95}
 
 
 @dataclass(frozen=True)
@@ -62,17 +64,19 @@ def _row(m: Measurement) -> str:
     return (
         f"| {m.server} | {load.rate:,.1f} | {windows} | {_ms(load.p50_ms)} | {_ms(load.p99_ms)} "
         f"| {tail:.1f} | {errors} | {statements} | {m.cpu_percent:.0f} "
-        f"| {m.cpu_ms_per_request:.2f} | {m.machine_cpu_percent:.0f} | {rss} |"
+        f"| {m.cpu_ms_per_request:.2f} | {m.machine_cpu_percent:.0f} | {m.load_average:.1f} "
+        f"| {rss} |"
     )
 
 
 # req/s and latencies are the median window's; errors and CPU add up all windows. Machine
 # CPU % is the whole machine's busy time in the windows (of 100 % per core): the server's,
-# wrk's, PostgreSQL's and the other users' of a shared machine.
+# wrk's, PostgreSQL's and the other users' of a shared machine; load avg its 1-minute load
+# average as each window began, averaged over the windows.
 HEADER = (
     "| server | req/s | each window | p50 ms | p99 ms | p99/p50 | errors | SQL/req | CPU % "
-    "| CPU ms/req | machine CPU % | peak RSS MB/worker |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"
+    "| CPU ms/req | machine CPU % | load avg | peak RSS MB/worker |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"
 )
 
 
@@ -159,6 +163,32 @@ def _operation_verdicts(
         )
 
 
+def _observability_verdicts(
+    results: dict[tuple[str, str], Measurement], operation: str
+) -> Iterable[Verdict]:
+    """Each variant (metrics on, tracing on) against one worker with both off: req/s and
+    CPU per request, side by side in one run."""
+    off = results.get((SINGLE, operation))
+    for variant in VARIANTS:
+        on = results.get((gql_app_name(1, variant), operation))
+        if off is None or on is None:
+            continue
+        base = _rate(results, SINGLE, operation)
+        quotient = _rate(results, on.server, operation) / base if base else 0.0
+        cpu = (
+            f" (CPU ms/req {off.cpu_ms_per_request:.2f} → {on.cpu_ms_per_request:.2f})"
+            if off.cpu_ms_per_request and on.cpu_ms_per_request
+            else ""
+        )
+        wanted = OBSERVABILITY_TARGETS.get((variant, operation))
+        yield Verdict(
+            f"{operation}: {variant} on ÷ off req/s",
+            f"{_times(quotient)}{cpu}",
+            f"≥ {wanted:g}×" if wanted else "",
+            (quotient >= wanted if quotient else None) if wanted else None,
+        )
+
+
 def _memory_verdicts(results: dict[tuple[str, str], Measurement]) -> Iterable[Verdict]:
     for server in (SINGLE, DOUBLE):
         nested = results.get((server, "nested"))
@@ -184,6 +214,7 @@ def _memory_verdicts(results: dict[tuple[str, str], Measurement]) -> Iterable[Ve
 def verdicts(results: dict[tuple[str, str], Measurement], operations: list[str]) -> list[Verdict]:
     """Every check of the targets for what ran, in the report's order."""
     found = [v for operation in operations for v in _operation_verdicts(results, operation)]
+    found += [v for operation in operations for v in _observability_verdicts(results, operation)]
     found += _memory_verdicts(results)
     nested = results.get((SINGLE, "nested"))
     if nested and nested.statements:

@@ -25,8 +25,15 @@ PEER = "PostGraphile"
 PEER_DIR = Path(__file__).parent / "peer"
 
 
-def gql_app_name(workers: int) -> str:
-    return f"gql_app ({workers} worker{'s' if workers > 1 else ''})"
+# The observability variants of a gql_app server (`--servers 1+metrics`), each measured
+# beside the same server with both off: what metrics and tracing cost (issue 16).
+METRICS, TRACING = "metrics", "tracing"
+VARIANTS = (METRICS, TRACING)
+
+
+def gql_app_name(workers: int, variant: str | None = None) -> str:
+    on = f", {variant} on" if variant else ""
+    return f"gql_app ({workers} worker{'s' if workers > 1 else ''}{on})"
 
 
 @dataclass
@@ -115,13 +122,24 @@ def _running(
 
 @contextmanager
 def gql_app_server(
-    database_url: str, workers: int, log: Path, env: dict[str, str]
+    database_url: str,
+    workers: int,
+    log: Path,
+    env: dict[str, str],
+    variant: str | None = None,
 ) -> Iterator[Server]:
-    """`gql-app serve` as a user runs it, with `workers` worker processes."""
+    """`gql-app serve` as a user runs it, with `workers` worker processes; `variant`
+    `metrics`: with METRICS_PORT set; `tracing`: tracing on to an exporter that discards
+    (bench/traced.py)."""
     port = free_port()
-    command = [gql_app_command(), "serve", f"--port={port}", f"--workers={workers}"]
+    serve = [gql_app_command()]
     settings = {"DATABASE_URL": app_url(database_url), "ENVIRONMENT": "production"} | env
-    with _running(gql_app_name(workers), command, settings, port, log) as server:
+    if variant == METRICS:
+        settings["METRICS_PORT"] = str(free_port())
+    elif variant == TRACING:
+        serve = [sys.executable, "-m", "bench.traced"]
+    command = [*serve, "serve", f"--port={port}", f"--workers={workers}"]
+    with _running(gql_app_name(workers, variant), command, settings, port, log) as server:
         yield server
 
 

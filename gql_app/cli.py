@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -134,27 +134,34 @@ def _run_uvicorn(settings: Settings, args: argparse.Namespace) -> None:
 
     # uvicorn re-raises SIGTERM once it has shut down gracefully; a clean stop exits 0.
     signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        "gql_app.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        reload=args.reload,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        log_config=log_config(settings),
-        log_level=settings.log_level.value,
+    options: dict[str, Any] = {
+        "app": "gql_app.app:create_app",
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "workers": args.workers,
+        "reload": args.reload,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        "log_config": log_config(settings),
+        "log_level": settings.log_level.value,
         # The app writes the access log itself (ACCESS_LOG), with the request's id and operation.
-        access_log=False,
-        timeout_keep_alive=settings.keep_alive_seconds,
-        http="gql_app.http.protocol:LimitedHttpToolsProtocol",
-        ws="gql_app.http.websocket_protocol:GoingAwayWebSocketProtocol",
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        limit_concurrency=settings.max_connections or None,
+        "access_log": False,
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "http": "gql_app.http.protocol:LimitedHttpToolsProtocol",
+        "ws": "gql_app.http.websocket_protocol:GoingAwayWebSocketProtocol",
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+        "limit_concurrency": settings.max_connections or None,
         # uvicorn would take X-Forwarded-For from any peer on loopback; the client address
         # is the app's to decide, from TRUSTED_PROXIES alone (gql_app/http/client_address.py).
-        proxy_headers=False,
-    )
+        "proxy_headers": False,
+    }
+    if settings.metrics_port is None or args.workers < 2 or args.reload:
+        uvicorn.run(**options)
+        return
+    from gql_app.workers import MeteredWorkers
+
+    config = uvicorn.Config(**options)
+    MeteredWorkers(config, [config.bind_socket()], Path(os.environ[MULTIPROC_DIR])).run()
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:

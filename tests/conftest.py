@@ -408,3 +408,16 @@ def compiled_runs(monkeypatch: pytest.MonkeyPatch) -> CompiledRuns:
 
     monkeypatch.setattr(Run, "execute", counted)
     return runs
+
+
+@pytest.fixture
+def metrics_on() -> Iterator[None]:
+    """The hooks of every layer report to the metrics, as in a worker with METRICS_PORT."""
+    from gql_app.core import observability
+    from gql_app.core.metrics import request_metrics
+
+    request_metrics(load_settings(metrics_port=9))
+    try:
+        yield
+    finally:
+        observability.metrics_sink = None

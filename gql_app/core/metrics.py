@@ -25,6 +25,7 @@ _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 _STATEMENTS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
 _COSTS = (1, 10, 100, 1_000, 2_500, 5_000, 10_000, 20_000, 50_000, 100_000)
 _OPERATION = ("operation", "type")
+_POOL = ("pool",)  # primary, replica_N, replica_N_check: the pools configured (PoolShape.label)
 
 requests = Counter(
     "gql_app_graphql_requests",
@@ -53,27 +54,32 @@ errors = Counter("gql_app_graphql_errors", "GraphQL errors by extensions.code.",
 
 pool_size = Gauge(
     "gql_app_db_pool_size",
-    "Connections the pool keeps (DB_POOL_SIZE).",
+    "Connections the pool keeps (DB_POOL_SIZE, REPLICA_POOL_SIZE).",
+    _POOL,
     multiprocess_mode="livesum",
 )
 pool_checked_out = Gauge(
     "gql_app_db_pool_checked_out",
     "Connections in use by units of work.",
+    _POOL,
     multiprocess_mode="livesum",
 )
 pool_overflow = Gauge(
     "gql_app_db_pool_overflow",
-    "Connections open beyond DB_POOL_SIZE (negative: fewer than it are open yet).",
+    "Connections open beyond the pool's size (negative: fewer than it are open yet).",
+    _POOL,
     multiprocess_mode="livesum",
 )
 pool_waiting = Gauge(
     "gql_app_db_pool_waiting",
     "Units of work waiting for a connection from the pool.",
+    _POOL,
     multiprocess_mode="livesum",
 )
 pool_wait = Histogram(
     "gql_app_db_pool_wait_seconds",
-    "Time a unit of work waited for its connection (opening one included).",
+    "Time the units of work that found no idle connection waited for one (opening one included).",
+    _POOL,
     buckets=_SECONDS,
 )
 statement_timeouts = Counter(
@@ -84,7 +90,7 @@ stale_reruns = Counter(
     "Statements or units of work run again after a schema change made a statement stale.",
 )
 reconnects = Counter(
-    "gql_app_db_reconnects", "Pooled connections found broken and replaced by new ones."
+    "gql_app_db_reconnects", "Pooled connections found broken and replaced by new ones.", _POOL
 )
 
 admission_waiting = Gauge(
@@ -103,19 +109,21 @@ password_hashes = Gauge(
     multiprocess_mode="livesum",
 )
 
-# The real-time work's figures, ready for it: registered, at zero until subscriptions exist.
+# The real-time work's figures (WebSocket subscriptions: gql_app/graphql/transport/).
 websocket_connections = Gauge(
     "gql_app_websocket_connections", "Open GraphQL WebSockets.", multiprocess_mode="livesum"
 )
 subscriptions_active = Gauge(
-    "gql_app_subscriptions_active", "Active subscriptions.", multiprocess_mode="livesum"
+    "gql_app_subscriptions_active",
+    "Active subscriptions over WebSockets.",
+    multiprocess_mode="livesum",
 )
 events_delivered = Counter(
     "gql_app_subscription_events_delivered", "Subscription events delivered to clients."
 )
 events_dropped = Counter(
     "gql_app_subscription_events_dropped",
-    "Subscription events dropped (a subscriber too slow, a queue full).",
+    "Subscription events dropped (a subscriber too slow: its queue was full).",
 )
 
 
@@ -166,11 +174,30 @@ class RequestMetrics:
             errors.labels(code).inc()
 
 
+class _PoolFigures:
+    """The series of one pool (its label's children, looked up once)."""
+
+    def __init__(self, pool: str) -> None:
+        self.size = pool_size.labels(pool)
+        self.checked_out = pool_checked_out.labels(pool)
+        self.overflow = pool_overflow.labels(pool)
+        self.waiting = pool_waiting.labels(pool)
+        self.wait = pool_wait.labels(pool)
+        self.reconnects = reconnects.labels(pool)
+        self.last_overflow: int | None = None
+
+
 class _Sink:
     """The hooks of gql_app/core/observability.py (`MetricsSink`), counted."""
 
     def __init__(self) -> None:
-        self._overflow: int | None = None
+        self._pools: dict[str, _PoolFigures] = {}
+
+    def _pool(self, pool: str) -> _PoolFigures:
+        figures = self._pools.get(pool)
+        if figures is None:
+            figures = self._pools[pool] = _PoolFigures(pool)
+        return figures
 
     def stale_rerun(self) -> None:
         stale_reruns.inc()
@@ -187,23 +214,36 @@ class _Sink:
     def password_hashes(self, change: int) -> None:
         password_hashes.inc(change)
 
-    def pool_started(self, size: int) -> None:
-        pool_size.set(size)
+    def pool_started(self, pool: str, size: int) -> None:
+        self._pool(pool).size.set(size)
 
-    def pool_waiting(self, change: int) -> None:
-        pool_waiting.inc(change)
+    def pool_waiting(self, pool: str, change: int) -> None:
+        self._pool(pool).waiting.inc(change)
 
-    def pool_waited(self, seconds: float) -> None:
-        pool_wait.observe(seconds)
+    def pool_waited(self, pool: str, seconds: float) -> None:
+        self._pool(pool).wait.observe(seconds)
 
-    def pool_state(self, checked_out: int, overflow: int) -> None:
-        pool_checked_out.set(checked_out)
-        if overflow != self._overflow:  # it changes only as connections open and close
-            self._overflow = overflow
-            pool_overflow.set(overflow)
+    def pool_state(self, pool: str, checked_out: int, overflow: int) -> None:
+        figures = self._pool(pool)
+        figures.checked_out.set(checked_out)
+        if overflow != figures.last_overflow:  # it changes only as connections come and go
+            figures.last_overflow = overflow
+            figures.overflow.set(overflow)
 
-    def reconnect(self) -> None:
-        reconnects.inc()
+    def reconnect(self, pool: str) -> None:
+        self._pool(pool).reconnects.inc()
+
+    def websockets(self, change: int) -> None:
+        websocket_connections.inc(change)
+
+    def subscriptions(self, change: int) -> None:
+        subscriptions_active.inc(change)
+
+    def events_delivered(self) -> None:
+        events_delivered.inc()
+
+    def events_dropped(self, count: int) -> None:
+        events_dropped.inc(count)
 
 
 def request_metrics(settings: Settings) -> RequestMetrics:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -105,11 +105,16 @@ class MetricsSink(Protocol):
     def admission_waiting(self, change: int) -> None: ...
     def admission_waited(self, seconds: float) -> None: ...
     def password_hashes(self, change: int) -> None: ...
-    def pool_started(self, size: int) -> None: ...
-    def pool_waiting(self, change: int) -> None: ...
-    def pool_waited(self, seconds: float) -> None: ...
-    def pool_state(self, checked_out: int, overflow: int) -> None: ...
-    def reconnect(self) -> None: ...
+    # `pool`: which pool (primary, replica_N, ...), a label of a bounded set.
+    def pool_started(self, pool: str, size: int) -> None: ...
+    def pool_waiting(self, pool: str, change: int) -> None: ...
+    def pool_waited(self, pool: str, seconds: float) -> None: ...
+    def pool_state(self, pool: str, checked_out: int, overflow: int) -> None: ...
+    def reconnect(self, pool: str) -> None: ...
+    def websockets(self, change: int) -> None: ...
+    def subscriptions(self, change: int) -> None: ...
+    def events_delivered(self) -> None: ...
+    def events_dropped(self, count: int) -> None: ...
 
 
 # Set by gql_app/core/metrics.py when metrics are on; None costs each hook one comparison.
@@ -142,16 +147,47 @@ def count_password_hashes(change: int) -> None:
         metrics_sink.password_hashes(change)
 
 
+def count_websockets(change: int) -> None:
+    """`change` more GraphQL WebSockets open (negative: fewer)."""
+    if metrics_sink is not None:
+        metrics_sink.websockets(change)
+
+
+def count_subscriptions(change: int) -> None:
+    """`change` more subscriptions active (negative: fewer)."""
+    if metrics_sink is not None:
+        metrics_sink.subscriptions(change)
+
+
+def count_event_delivered() -> None:
+    """A subscription event was sent to its client."""
+    if metrics_sink is not None:
+        metrics_sink.events_delivered()
+
+
+def count_events_dropped(count: int = 1) -> None:
+    """`count` subscription events were dropped: their subscriber fell behind."""
+    if metrics_sink is not None:
+        metrics_sink.events_dropped(count)
+
+
 class TracingHooks(Protocol):
     """Where the hooks below make spans, when tracing is on (gql_app/core/tracing.py)."""
 
     def start_operation(self, record: RequestRecord) -> None: ...
     def end_operation(self, record: RequestRecord) -> None: ...
     def unit_of_work(self) -> AbstractContextManager[object]: ...
+    def statement(self, sql: str, attributes: Mapping[str, Any]) -> AbstractContextManager[object]:
+        """Around one statement the driver-level reads run (gql_app/db/reads.py)."""
+        ...
 
 
 # Set by gql_app/core/tracing.py when tracing is on: off, no OpenTelemetry code runs.
 tracing: TracingHooks | None = None
+# The statement listeners tracing added to engines (the official SQLAlchemy instrumentation's):
+# the driver-level reads trace their statements themselves, so these do not count as someone
+# watching SQLAlchemy's statements (`gql_app.db.reads._observed`).
+statement_tracers: frozenset[object] = frozenset()
 _NO_SPAN = nullcontext()
 
 

@@ -4,16 +4,17 @@ When `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_TRACES_EXPORTER` (`otlp`, `console`)
 worker sets up the SDK (`provider`) and the app exports: the HTTP request (the official ASGI
 instrumentation, which honours a client's `traceparent`), the GraphQL operation (name, type,
 cost, document hash; never the text or variables), each database unit of work, and each
-statement (the official SQLAlchemy instrumentation: SQL text without parameters; while it
-listens, read units run through SQLAlchemy rather than straight on the driver, so it sees
-every statement). Off, none of this is imported and the hooks of
-gql_app/core/observability.py cost a comparison each.
+statement with its SQL text without parameters: the official SQLAlchemy instrumentation's
+spans for what SQLAlchemy runs, and spans of the same kind (`Tracing.statement`) for the
+read units straight on the driver, which stay there. Off, none of this is imported and the
+hooks of gql_app/core/observability.py cost a comparison each.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -27,7 +28,7 @@ from opentelemetry.sdk.trace.export import (
     ConsoleSpanExporter,
     SpanExporter,
 )
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sqlalchemy.engine import Engine
 
 from gql_app.core import observability
@@ -98,6 +99,25 @@ class Tracing:
     def unit_of_work(self) -> AbstractContextManager[object]:
         return self.tracer.start_as_current_span(UNIT_OF_WORK_SPAN)
 
+    @contextmanager
+    def statement(self, sql: str, attributes: Mapping[str, Any]) -> Iterator[None]:
+        """A statement's span as the official SQLAlchemy instrumentation makes it (its name,
+        kind and attributes: OpenTelemetry's database conventions, its default mode). A
+        failure gives the error's type alone: a driver's message may quote a value."""
+        operation = sql.split(None, 1)[0]
+        with self.tracer.start_as_current_span(
+            operation,
+            kind=SpanKind.CLIENT,
+            attributes={**attributes, "db.statement": sql, "db.operation": operation},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+
     @staticmethod
     def trace_id() -> str | None:
         context = trace.get_current_span().get_span_context()
@@ -117,4 +137,12 @@ def instrument_engine(engine: Engine, tracer_provider: TracerProvider) -> None:
     """A span per statement the engine runs (the official SQLAlchemy instrumentation)."""
     tracer = tracer_provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
     usage = NoOpMeter("gql_app").create_up_down_counter("unused")  # its pool figures: ours
+    before = _statement_listeners(engine)
     EngineTracer(tracer, engine, usage)  # type: ignore[no-untyped-call]
+    added = _statement_listeners(engine) - before
+    observability.statement_tracers = observability.statement_tracers | added
+
+
+def _statement_listeners(engine: Engine) -> frozenset[object]:
+    dispatch = engine.dispatch
+    return frozenset((*dispatch.before_cursor_execute, *dispatch.after_cursor_execute))

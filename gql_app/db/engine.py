@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine as sa_create_async_engine
 from gql_app.core.config import Settings
 from gql_app.core.observability import count_executed_statement
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, _refuse_writes_in_reads
-from gql_app.db.pool import MeteredPool, count_reconnect
+from gql_app.db.pool import MeteredPool, metered_pool
 from gql_app.db.postgresql import (
     PoolShape,
     _ping_outside_a_transaction,
@@ -64,7 +64,7 @@ def create_engine(
     if not pooled:
         options["poolclass"] = pool.NullPool
     elif settings.metrics_port is not None:
-        options["poolclass"] = MeteredPool
+        options["poolclass"] = metered_pool(shape.label)
     if url.get_backend_name() == "postgresql":
         options["connect_args"] = _postgres_connect_args(settings, raw_url, shape)
         if not settings.db_pgbouncer:  # behind it, the statement timeout needs a transaction
@@ -80,7 +80,7 @@ def create_engine(
     engine = sa_create_async_engine(url, **options)
     event.listen(engine.sync_engine, "before_cursor_execute", count_executed_statement, retval=True)
     if isinstance(engine.sync_engine.pool, MeteredPool):
-        event.listen(engine.sync_engine.pool, "invalidate", count_reconnect)
+        event.listen(engine.sync_engine.pool, "invalidate", engine.sync_engine.pool.count_reconnect)
     for name in _VALUE_LOGGERS:
         logging.getLogger(name).addFilter(_DROP_DEBUG_RECORDS)
     if url.get_backend_name() == "postgresql" and settings.db_pgbouncer:

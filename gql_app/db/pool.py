@@ -1,8 +1,10 @@
 """The connection pool, metered when metrics are on (`METRICS_PORT`): connections in use,
-overflow, units of work waiting for one and how long, broken connections replaced."""
+overflow, units of work waiting for one and how long, broken connections replaced; each
+pool's figures under its `pool` label (`PoolShape.label`: primary, replica_N, ...)."""
 
 from __future__ import annotations
 
+from functools import cache
 from time import perf_counter
 from typing import Any
 
@@ -14,43 +16,53 @@ from gql_app.core import observability
 class MeteredPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's asyncio queue pool, reporting to `observability.metrics_sink`.
 
-    A checkout that finds an idle connection reports only its wait and the connections in
-    use; one that finds none is counted as waiting (for a connection to come back, or for
-    a new one to open) until it has one.
+    A checkout that finds an idle connection reports only the connections in use; one that
+    finds none is counted as waiting (for a connection to come back, or for a new one to
+    open) until it has one, and its wait is observed. The common checkout thus writes one
+    figure, not three (bench/RESULTS.md, "Observability cost"). `label` is the class's
+    (`metered_pool`): SQLAlchemy makes a pool anew of the same class when the engine is
+    disposed.
     """
+
+    label = "primary"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         sink = observability.metrics_sink
         if sink is not None:
-            sink.pool_started(self.size())
+            sink.pool_started(self.label, self.size())
 
     def _do_get(self) -> ConnectionPoolEntry:
         sink = observability.metrics_sink
         if sink is None:
             return super()._do_get()
-        started = perf_counter()
         if not self._pool.empty():
             record = super()._do_get()
         else:
-            sink.pool_waiting(1)
+            started = perf_counter()
+            sink.pool_waiting(self.label, 1)
             try:
                 record = super()._do_get()
             finally:
-                sink.pool_waiting(-1)
-        sink.pool_waited(perf_counter() - started)
-        sink.pool_state(self.checkedout(), self.overflow())
+                sink.pool_waiting(self.label, -1)
+            sink.pool_waited(self.label, perf_counter() - started)
+        sink.pool_state(self.label, self.checkedout(), self.overflow())
         return record
 
     def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
         super()._do_return_conn(record)
         sink = observability.metrics_sink
         if sink is not None:
-            sink.pool_state(self.checkedout(), self.overflow())
+            sink.pool_state(self.label, self.checkedout(), self.overflow())
+
+    def count_reconnect(self, *_args: object) -> None:
+        """The pool's `invalidate` listener: a connection was found broken and is replaced."""
+        sink = observability.metrics_sink
+        if sink is not None:
+            sink.reconnect(self.label)
 
 
-def count_reconnect(*_args: object) -> None:
-    """The pool's `invalidate` listener: a connection was found broken and is replaced."""
-    sink = observability.metrics_sink
-    if sink is not None:
-        sink.reconnect()
+@cache
+def metered_pool(label: str) -> type[MeteredPool]:
+    """The pool class whose figures carry `label` (one class per pool configured)."""
+    return type(f"MeteredPool_{label}", (MeteredPool,), {"label": label})

@@ -39,13 +39,15 @@ def _pgbouncer_statement_name() -> str:
 @dataclass(frozen=True, slots=True)
 class PoolShape:
     """A PostgreSQL pool: its size and overflow, the `application_name` its connections show
-    in `pg_stat_activity`, and a timeout (seconds) for connecting and for every statement
-    (None: `DB_CONNECT_TIMEOUT`, and no bound but the server's `statement_timeout`)."""
+    in `pg_stat_activity`, a timeout (seconds) for connecting and for every statement
+    (None: `DB_CONNECT_TIMEOUT`, and no bound but the server's `statement_timeout`), and the
+    `pool` label of its metrics (`primary`, `replica_N`, ...: one per pool configured)."""
 
     size: int
     overflow: int
     application_name: str = APPLICATION_NAME
     timeout: float | None = None
+    label: str = "primary"
 
     @classmethod
     def of(cls, settings: Settings) -> PoolShape:

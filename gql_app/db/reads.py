@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import URL, Dialect, Engine
 from sqlalchemy.exc import MultipleResultsFound, NoResultFound
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Executable
@@ -25,6 +25,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 
+from gql_app.core import observability
 from gql_app.core.lru import LRU
 from gql_app.core.observability import count_executed_statement, count_statement
 from gql_app.db.options import ReadUnitWroteError, _refuse_writes_in_reads
@@ -174,14 +175,16 @@ class _DriverReads:
     autocommit): compiled, bound and typed by SQLAlchemy once per statement (`_Plan`), without
     its execution context and result objects, which cost more than half of a read unit's CPU.
     Statements other than queries are refused (`ReadUnitWroteError`), as in `_AUTOCOMMIT_READ`.
+    With tracing on, each statement has its span (`observability.tracing.statement`).
     """
 
-    __slots__ = ("_connection", "_dialect", "_plans")
+    __slots__ = ("_connection", "_dialect", "_plans", "_url")
 
-    def __init__(self, connection: Any, plans: LRU[Executable, _Plan], dialect: Dialect) -> None:
+    def __init__(self, connection: Any, plans: LRU[Executable, _Plan], engine: AsyncEngine) -> None:
         self._connection = connection
         self._plans = plans
-        self._dialect = dialect
+        self._dialect = engine.dialect
+        self._url = engine.url
 
     async def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None
@@ -192,7 +195,26 @@ class _DriverReads:
             self._plans.put(statement, plan)
         sql, arguments = plan.sql_and_arguments(parameters)
         count_statement()
-        return _DriverRows(plan, await self._connection.fetch(sql, *arguments))
+        tracing = observability.tracing
+        if tracing is None:
+            return _DriverRows(plan, await self._connection.fetch(sql, *arguments))
+        with tracing.statement(sql, _server_attributes(self._url)):
+            records = await self._connection.fetch(sql, *arguments)
+        return _DriverRows(plan, records)
+
+
+@lru_cache(maxsize=64)
+def _server_attributes(url: URL) -> dict[str, Any]:
+    """The server of a statement's span, as the official SQLAlchemy instrumentation names it
+    from the engine's URL (OpenTelemetry's database conventions, its default mode)."""
+    found = {
+        "db.system": "postgresql",
+        "db.name": url.database,
+        "db.user": url.username,
+        "net.peer.name": url.host,
+        "net.peer.port": url.port,
+    }
+    return {key: value for key, value in found.items() if value is not None}
 
 
 _DRIVER_PLANS = 512
@@ -213,14 +235,16 @@ def _driver_plans(engine: AsyncEngine) -> LRU[Executable, _Plan] | None:
 
 def _observed(engine: Engine) -> bool:
     """Whether someone watches the engine's statements: SQL logging (`DB_ECHO`, or the
-    `sqlalchemy.engine` logger at INFO) or a statement event listener besides ours. Those
-    see only what SQLAlchemy executes, so reads then take SQLAlchemy's way."""
+    `sqlalchemy.engine` logger at INFO) or a statement event listener besides ours and
+    tracing's (whose spans the driver-level reads make themselves). Those see only what
+    SQLAlchemy executes, so reads then take SQLAlchemy's way."""
     if engine.logger.isEnabledFor(logging.INFO):
         return True
     dispatch = engine.dispatch
-    return any(fn not in _OUR_LISTENERS for fn in dispatch.before_cursor_execute) or bool(
-        dispatch.after_cursor_execute
-    )
+    tracers = observability.statement_tracers
+    return any(
+        fn not in _OUR_LISTENERS and fn not in tracers for fn in dispatch.before_cursor_execute
+    ) or any(fn not in tracers for fn in dispatch.after_cursor_execute)
 
 
 # Listeners of ours that the driver-level reads do without: they refuse writes (`_Plan.of`)

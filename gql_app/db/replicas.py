@@ -80,11 +80,14 @@ class ReplicaState:
 _RECOVERY_CONFLICTS = frozenset({"40001", "40P01"})
 
 
-def _check_engine(settings: Settings, raw_url: str, application_name: str) -> AsyncEngine:
+def _check_engine(
+    settings: Settings, raw_url: str, application_name: str, label: str
+) -> AsyncEngine:
     """A one-connection pool for the checks of one server: a busy pool never delays a check,
     and the driver's own timeouts (REPLICA_CHECK_TIMEOUT_MS, connecting and per statement)
     bound each one, cancelling a slow statement cleanly."""
-    shape = PoolShape(1, 0, f"{application_name}_check", settings.replica_check_timeout_ms / 1000)
+    timeout = settings.replica_check_timeout_ms / 1000
+    shape = PoolShape(1, 0, f"{application_name}_check", timeout, f"{label}_check")
     return create_engine(
         settings, url=normalize_database_url(raw_url), raw_url=raw_url, shape=shape
     )
@@ -99,12 +102,13 @@ class Replica:
         self.url: URL = normalize_database_url(raw_url)
         self.application_name = f"{APPLICATION_NAME}_replica_{number}"
         name = self.application_name
-        reads = PoolShape(settings.replica_pool_size, settings.db_max_overflow, name)
+        label = f"replica_{number}"
+        reads = PoolShape(settings.replica_pool_size, settings.db_max_overflow, name, label=label)
         self.engine = create_engine(settings, url=self.url, raw_url=raw_url, shape=reads)
         # Reads straight on the driver where the primary's would be (`RequestSession`).
         autocommit = self.engine.get_execution_options().get(AUTOCOMMIT_READS_OPTION)
         self.plans = _driver_plans(self.engine) if autocommit else None
-        self._checks = _check_engine(settings, raw_url, name)
+        self._checks = _check_engine(settings, raw_url, name, label)
         self.state = ReplicaState()
 
     async def replay(self, queries: ReplicationQueries) -> tuple[bool, int | None]:
@@ -128,7 +132,9 @@ class ReplicaSet:
             for number, url in enumerate(settings.replica_urls, start=1)
         ]
         self._primary = primary
-        self._primary_checks = _check_engine(settings, settings.database_url, APPLICATION_NAME)
+        self._primary_checks = _check_engine(
+            settings, settings.database_url, APPLICATION_NAME, "primary"
+        )
         self._queries = queries
         self._max_lag_ms = settings.replica_max_lag_ms
         self._interval = settings.replica_check_interval_ms / 1000

@@ -288,7 +288,7 @@ class RequestSession:
         connection = fairy.driver_connection
         pool = engine.sync_engine.pool
         try:
-            return await work(_DriverReads(connection, plans, engine.dialect))
+            return await work(_DriverReads(connection, plans, engine))
         except Exception as exc:
             if connection is None or connection.is_closed() or isinstance(exc, OSError):
                 await greenlet_spawn(pool._invalidate, fairy, exc)

@@ -130,10 +130,12 @@ def test_errors_are_counted_by_code(run: Run) -> None:
 
 
 def test_the_pool_is_reported_with_every_connection_back(run: Run) -> None:
-    assert run.metrics.value("gql_app_db_pool_size") > 0
-    assert run.metrics.value("gql_app_db_pool_checked_out") == 0
-    assert run.metrics.value("gql_app_db_pool_waiting") == 0
-    assert run.metrics.value("gql_app_db_pool_wait_seconds_count") >= 1
+    assert run.metrics.value("gql_app_db_pool_size", pool="primary") > 0
+    assert run.metrics.value("gql_app_db_pool_checked_out", pool="primary") == 0
+    assert run.metrics.value("gql_app_db_pool_waiting", pool="primary") == 0
+    assert run.metrics.value("gql_app_db_pool_wait_seconds_count", pool="primary") >= 1
+    assert run.metrics.value("gql_app_db_reconnects_total", pool="primary") == 0
+    assert run.metrics.labels_of("gql_app_db_pool_size", "pool") == {"primary"}
 
 
 def test_the_figures_of_the_worker_and_of_subscriptions_exist_at_zero(run: Run) -> None:
@@ -146,7 +148,6 @@ def test_the_figures_of_the_worker_and_of_subscriptions_exist_at_zero(run: Run) 
         "gql_app_subscription_events_dropped_total",
         "gql_app_db_statement_timeouts_total",
         "gql_app_db_stale_statement_reruns_total",
-        "gql_app_db_reconnects_total",
     ):
         assert run.metrics.value(name) == 0, name
 
@@ -197,7 +198,8 @@ def test_two_workers_figures_are_added_up(sqlite_template: Path, tmp_path: Path)
         served.process.wait(timeout=60)
     feed = {"operation": "Feed", "type": "query", "outcome": "ok"}
     assert metrics.value("gql_app_graphql_requests_total", **feed) == 4
-    assert metrics.value("gql_app_db_pool_size") == 2 * 5  # each worker's pool of SQLite's 5
+    # each worker's pool of SQLite's 5
+    assert metrics.value("gql_app_db_pool_size", pool="primary") == 2 * 5
 
 
 def test_a_given_multiprocess_directory_is_emptied_at_start(
@@ -221,3 +223,31 @@ def test_without_one_serve_makes_a_multiprocess_directory_of_its_own(
     finally:
         if made is not None:
             shutil.rmtree(made)
+
+
+def _live_gauge_pids(folder: Path) -> set[int]:
+    """The workers whose live gauges (`livesum`) the multiprocess directory holds."""
+    return {int(path.stem.rsplit("_", 1)[1]) for path in folder.glob("gauge_livesum_*.db")}
+
+
+def test_a_worker_that_died_no_longer_counts_in_the_live_gauges(
+    sqlite_template: Path, tmp_path: Path
+) -> None:
+    shutil.copyfile(sqlite_template, tmp_path / "test.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    folder, log, metrics_port = tmp_path / "multiprocess", tmp_path / "serve.log", free_port()
+    settings = {"metrics_port": metrics_port, "prometheus_multiproc_dir": folder}
+    with serving(url, log, 2, **settings) as served:
+        _wait_for_startups(log, 2)
+        first = _live_gauge_pids(folder)
+        assert len(first) == 2
+        dead = min(first)
+        os.kill(dead, signal.SIGKILL)
+        _wait_for_startups(log, 3)  # the supervisor replaced it
+        metrics = scrape(metrics_port)
+        live = _live_gauge_pids(folder)
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=60)
+    assert dead not in live
+    assert metrics.value("gql_app_db_pool_size", pool="primary") == 2 * 5  # the live two
+    assert _live_gauge_pids(folder) == set()  # and none once the server stopped

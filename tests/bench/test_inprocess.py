@@ -6,7 +6,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from bench.inprocess import FailedRequest, drive, measure
+from bench.inprocess import METRICS, OFF, FailedRequest, drive, measure, settings_for
 from bench.operations import BY_NAME, Rows
 from gql_app.db import RequestSession
 from gql_app.domain.seed import seed
@@ -33,3 +33,21 @@ async def test_a_request_answered_with_errors_fails_the_measure(
     app, _ = app_client
     with pytest.raises(FailedRequest, match="invalid id"):
         await drive(app, b'{"query": "{ user(id: \\"nope\\") { username } }"}')
+
+
+async def test_with_observability_off_no_call_is_opentelemetrys_or_prometheus_clients(
+    app_client: tuple[FastAPI, httpx.AsyncClient], db: RequestSession
+) -> None:
+    async with db.transaction(write=True) as session:
+        await seed(session, users=3, posts_per_user=1, comments_per_post=1)
+    app, _ = app_client
+    bodies = [BY_NAME["tiny"].body(i, ROWS) for i in range(10)]
+    measured = await measure(app, bodies, concurrency=1)
+    assert measured.calls > 100
+    assert measured.library_calls == 0
+    assert measured.observability_calls > 0  # the hooks, each one comparison
+
+
+def test_a_mode_sets_what_serve_would_turn_on() -> None:
+    assert settings_for(METRICS).metrics_port == 9
+    assert settings_for(OFF).metrics_port is None

@@ -1,6 +1,8 @@
 """The benchmark's report: ratios to PostGraphile and the floors, the targets `--check`
 fails on, what parity ignores."""
 
+from pathlib import Path
+
 import pytest
 
 from bench import cli
@@ -8,7 +10,7 @@ from bench.load import LoadResult
 from bench.measure import Measurement
 from bench.operations import BY_NAME, peer_node_id, same_rows
 from bench.report import DOUBLE, MB, SINGLE, misses, render, verdicts
-from bench.servers import FLOOR, JSON_FLOOR, PEER
+from bench.servers import FLOOR, JSON_FLOOR, METRICS, PEER, TRACING, gql_app_name
 
 
 def _measured(
@@ -190,3 +192,31 @@ def test_the_peers_answer_equals_gql_apps_when_it_holds_the_same_rows() -> None:
     assert same_rows(ours) == same_rows(theirs)
     other_post = {"posts": {"edges": [{"node": node | {"id": peer_node_id("Post", 13)}}]}}
     assert same_rows(ours) != same_rows(other_post)
+
+
+def test_metrics_on_is_checked_against_both_off_on_tiny() -> None:
+    metrics, tracing = gql_app_name(1, METRICS), gql_app_name(1, TRACING)
+    results = _results(
+        [
+            _measured(SINGLE, "tiny", 100, cpu_seconds=1),
+            _measured(metrics, "tiny", 94, cpu_seconds=1),
+            _measured(tracing, "tiny", 80, cpu_seconds=1),
+        ]
+    )
+    found = {v.check: v for v in verdicts(results, ["tiny"])}
+    assert found["tiny: metrics on ÷ off req/s"].ok is False
+    assert found["tiny: metrics on ÷ off req/s"].measured == "0.94× (CPU ms/req 1.00 → 1.06)"
+    assert found["tiny: tracing on ÷ off req/s"].ok is None  # measured, no target
+    assert "tiny: metrics on ÷ off req/s 0.94× (CPU ms/req 1.00 → 1.06) (target ≥ 0.95×)" in (
+        misses(list(found.values()))
+    )
+
+
+def test_a_server_spec_names_its_observability_variant(tmp_path: Path) -> None:
+    names = [name for name, _ in cli._servers("1,1+metrics,2+tracing", "url", tmp_path, {})]
+    assert names == [SINGLE, gql_app_name(1, METRICS), gql_app_name(2, TRACING)]
+
+
+def test_an_unknown_variant_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="1\\+logs"):
+        list(cli._servers("1+logs", "url", tmp_path, {}))

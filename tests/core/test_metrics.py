@@ -4,39 +4,33 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from gql_app.core import observability
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import QueryTimeout
-from gql_app.core.metrics import OperationNames, request_metrics
+from gql_app.core.metrics import OperationNames
 from gql_app.core.slots import Slots
 from gql_app.db import create_engine
 from gql_app.domain.security import HashQueue
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, execute_sql
 from tests.support.sessions import request_session
 
 _SLEEP = text("SELECT pg_sleep(:seconds)")
 _BACKEND_PID = text("SELECT pg_backend_pid()")
 _TERMINATE = text("SELECT pg_terminate_backend(:pid, 10000)")  # returns once it is gone
+# A table of this test's own, whose column's type a schema change alters under a statement.
+_PROBE_CREATE = "CREATE TABLE stale_statement_probe (value integer)"
+_PROBE_ALTER = "ALTER TABLE stale_statement_probe ALTER COLUMN value TYPE bigint"
+_PROBE_DROP = "DROP TABLE stale_statement_probe"
+_PROBE_READ = text("SELECT value FROM stale_statement_probe")
 
 
-def _value(name: str) -> float:
-    return REGISTRY.get_sample_value(name) or 0.0
-
-
-@pytest.fixture
-def metrics_on() -> Iterator[None]:
-    """The hooks of every layer report to the metrics, as in a worker with METRICS_PORT."""
-    request_metrics(load_settings(metrics_port=9))
-    try:
-        yield
-    finally:
-        observability.metrics_sink = None
+def _value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def test_operation_names_past_the_cap_are_other_and_names_seen_stay_themselves() -> None:
@@ -109,7 +103,7 @@ async def test_a_broken_pooled_connection_is_counted_as_a_reconnect(
     metered_settings: Settings,
 ) -> None:
     engine = create_engine(metered_settings)
-    before = _value("gql_app_db_reconnects_total")
+    before = _value("gql_app_db_reconnects_total", pool="primary")
     try:
         async with engine.connect() as victim:
             pid = (await victim.execute(_BACKEND_PID)).scalar_one()
@@ -121,7 +115,43 @@ async def test_a_broken_pooled_connection_is_counted_as_a_reconnect(
             await killer.dispose()
         async with engine.connect() as connection:  # the killed one: pinged, and replaced
             await connection.execute(text("SELECT 1"))
-        assert _value("gql_app_db_pool_checked_out") == 0
+        assert _value("gql_app_db_pool_checked_out", pool="primary") == 0
     finally:
         await engine.dispose()
-    assert _value("gql_app_db_reconnects_total") >= before + 1
+    assert _value("gql_app_db_reconnects_total", pool="primary") >= before + 1
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_a_statement_made_stale_by_a_schema_change_is_counted_as_a_rerun(
+    postgres_server: Postgres,
+) -> None:
+    dsn = make_url(postgres_server.url).set(drivername="postgresql").render_as_string(False)
+    await execute_sql(dsn, _PROBE_CREATE)
+    engine = create_engine(load_settings(database_url=postgres_server.url, db_pool_size=1))
+    session = request_session(engine)
+    before = _value("gql_app_db_stale_statement_reruns_total")
+    try:
+        await session.run(lambda db: db.execute(_PROBE_READ))  # prepared on the one connection
+        await execute_sql(dsn, _PROBE_ALTER)
+        await session.run(lambda db: db.execute(_PROBE_READ))  # stale: run again, counted
+    finally:
+        await session.close()
+        await engine.dispose()
+        await execute_sql(dsn, _PROBE_DROP)
+    assert _value("gql_app_db_stale_statement_reruns_total") == before + 1
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_only_a_checkout_that_found_no_idle_connection_is_observed_as_a_wait(
+    metered_settings: Settings,
+) -> None:
+    engine = create_engine(metered_settings)
+    waits = "gql_app_db_pool_wait_seconds_count"
+    before = _value(waits, pool="primary")
+    try:
+        for _ in range(2):  # the first opens the connection, the second finds it idle
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()
+    assert _value(waits, pool="primary") == before + 1

@@ -17,11 +17,13 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
+from sqlalchemy.engine import make_url
 
 from gql_app.core import observability, tracing
 from gql_app.core.config import load_settings
 from gql_app.core.observability import LogFormatter
+from gql_app.db.reads import _DriverReads
 from tests.support.app import AppWith, MakePost, MakeUser, graphql_data, post_graphql
 
 NESTED = """query Nested($name: String!) { userByUsername(username: $name) {
@@ -87,6 +89,43 @@ async def test_a_nested_query_has_the_same_span_tree_on_the_full_and_the_fast_pa
     for _, statements in units:
         assert [name for name, _ in statements if name.startswith("SELECT")] != []
         assert all(name.startswith(("SELECT", "BEGIN")) for name, _ in statements)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_reads_stay_on_the_driver_with_tracing_on_each_statement_in_a_span_of_its_own(
+    app_with: AppWith,
+    make_user: MakeUser,
+    make_post: MakePost,
+    spans: InMemorySpanExporter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await make_post(await make_user("alice"))
+    on_driver: list[object] = []
+    execute = _DriverReads.execute
+
+    async def recorded(reads: _DriverReads, statement: Any, *args: Any) -> Any:
+        on_driver.append(statement)
+        return await execute(reads, statement, *args)
+
+    monkeypatch.setattr(_DriverReads, "execute", recorded)
+    async with app_with(otel_traces_exporter="console") as client:
+        await graphql_data(client, NESTED, {"name": "alice"})
+    assert len(on_driver) == 2  # the posts and their authors (the user is a unit of its own)
+    driven: list[dict[str, Any]] = [
+        dict(span.attributes or {})
+        for span in spans.get_finished_spans()
+        if span.kind is SpanKind.CLIENT
+        and span.instrumentation_scope is not None
+        and span.instrumentation_scope.name == "gql_app"
+    ]
+    assert len(driven) == len(on_driver)
+    url = make_url(database_url)
+    for attributes in driven:
+        assert attributes["db.system"] == "postgresql"
+        assert attributes["db.operation"] == "SELECT"
+        assert (attributes["db.name"], attributes["net.peer.port"]) == (url.database, url.port)
+        assert "$1" in attributes["db.statement"]  # a placeholder where the value goes
 
 
 async def test_the_operation_span_names_the_operation_and_never_a_variable(
@@ -234,3 +273,19 @@ def test_the_exporter_is_opentelemetrys_otlp_unless_the_console_is_asked_for() -
     otlp = load_settings(otel_exporter_otlp_endpoint="http://127.0.0.1:4318")
     assert isinstance(tracing._exporter(console), ConsoleSpanExporter)
     assert isinstance(tracing._exporter(otlp), OTLPSpanExporter)
+
+
+def test_a_failed_statement_span_names_the_error_type_and_never_its_message() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with (
+        pytest.raises(ValueError, match="alice-secret"),
+        tracing.Tracing(provider).statement("SELECT $1::VARCHAR", {"db.system": "postgresql"}),
+    ):
+        raise ValueError('invalid input: "alice-secret"')
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "SELECT"
+    assert (span.status.status_code, span.status.description) == (StatusCode.ERROR, "ValueError")
+    assert list(span.events) == []  # no exception event: its message could quote a value
+    assert "alice-secret" not in json.dumps(dict(span.attributes or {}))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -80,6 +81,27 @@ async def test_reads_go_to_the_replica_and_writes_and_what_follows_them_to_the_p
         assert sorted(await last_statements(replicated.replica_url, REPLICA_POOL)) == on_replica
         on_primary = await last_statements(replicated.primary_url, APPLICATION_NAME)
         assert any("pg_current_wal_insert_lsn" in statement for statement in on_primary)
+
+
+def _sample(name: str, pool: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"pool": pool})
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_each_pool_reports_its_figures_under_its_own_pool_label(
+    replicated_app: AppWith,
+) -> None:
+    async with replicated_app(metrics_port=9, db_pool_size=3, db_replica_pool_size=2) as client:
+        await in_rotation(client)
+        waits = "gql_app_db_pool_wait_seconds_count"
+        before = _sample(waits, "replica_1") or 0
+        await graphql_data(client, USERS)  # a read on the replica, whose pool opens a connection
+        assert _sample(waits, "replica_1") == before + 1
+        sizes = {
+            pool: _sample("gql_app_db_pool_size", pool)
+            for pool in ("primary", "replica_1", "primary_check", "replica_1_check")
+        }
+    assert sizes == {"primary": 3, "replica_1": 2, "primary_check": 1, "replica_1_check": 1}
 
 
 async def test_a_replica_lagging_beyond_the_limit_leaves_rotation_until_it_catches_up(

@@ -24,6 +24,7 @@ from gql_app import queries
 from gql_app.core.config import Settings
 from gql_app.core.errors import PublicError
 from gql_app.core.events import Event, EventKind, parse_event
+from gql_app.core.observability import count_events_dropped
 from gql_app.core.slots import Slots
 from gql_app.db import RequestSession
 from gql_app.db.events import event_source
@@ -61,6 +62,7 @@ class Feed:
             return
         if len(self._rows) >= self._size:
             self._behind = True
+            count_events_dropped(len(self._rows) + 1)
             self._rows.clear()
             self.close()
         else:

@@ -23,6 +23,7 @@ from typing import Any, Final
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from starlette.types import Scope
 
+from gql_app.core.observability import count_events_dropped, count_subscriptions
 from gql_app.core.resources import Resources
 from gql_app.graphql.schema import Schema
 from gql_app.graphql.transport.resolution import resolve
@@ -59,6 +60,7 @@ class Member:
     def offer(self, item: Item) -> None:
         if len(self.items) >= self.size and item is not _COMPLETE:
             self.behind = True
+            count_events_dropped()
         else:
             self.items.append(item)
         self.ready.set()
@@ -139,10 +141,12 @@ class SharedSubscriptions:
             )
         joined = Member(resources.settings.subscription_queue_size)
         group.members.add(joined)
+        count_subscriptions(1)
         try:
             yield joined
         finally:
             group.members.discard(joined)
+            count_subscriptions(-1)
             if not group.members and group.task is not None:
                 self.forget(group)
                 group.task.cancel()

@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gql_app import queries
 from gql_app.core.errors import PublicError, error_body
+from gql_app.core.observability import count_event_delivered, count_websockets
 from gql_app.core.resources import Resources, resources_of
 from gql_app.db import RequestSession
 from gql_app.db.models import utcnow
@@ -91,6 +92,7 @@ class SocketTransport:
             )
             return
         self.open_sockets += 1
+        count_websockets(1)
         try:
             if PROTOCOL not in websocket.scope.get("subprotocols", ()):
                 await websocket.accept()
@@ -102,6 +104,7 @@ class SocketTransport:
             await _Connection(self.schema, self.shared, websocket, resources).run()
         finally:
             self.open_sockets -= 1
+            count_websockets(-1)
 
 
 def _allowed_origin(origin: str, host: str | None, allowed: tuple[str, ...]) -> bool:
@@ -342,6 +345,7 @@ class _Connection:
                 async for kind, body in member:
                     if kind == "next":
                         await self.send(f'{prefix}"next","payload":{body}}}')
+                        count_event_delivered()
                     elif kind == "error":
                         await self.finish(operation_id, f'{prefix}"error","payload":{body}}}')
                     else:

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app.core.config import Settings
@@ -64,6 +65,19 @@ async def test_deleting_a_post_ends_its_feeds(fanout: Fanout, engine: AsyncEngin
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(feed), WAIT_SECONDS)
     assert fanout.subscriptions == 0
+
+
+@pytest.mark.usefixtures("metrics_on")
+async def test_the_events_of_a_feed_that_fell_behind_are_counted_as_dropped(
+    fanout: Fanout,
+) -> None:
+    dropped = "gql_app_subscription_events_dropped_total"
+    before = REGISTRY.get_sample_value(dropped) or 0
+    feed = fanout.feed((COMMENTS_OF, 9))
+    for row_id in range(fanout.feed_size + 1):
+        feed.offer((row_id,))
+    feed.offer((fanout.feed_size + 1,))  # after it fell behind: no longer fed
+    assert REGISTRY.get_sample_value(dropped) == before + fanout.feed_size + 1
 
 
 async def test_a_feed_past_its_queue_size_is_dropped_and_says_so(fanout: Fanout) -> None:

@@ -4,8 +4,11 @@ subscription takes the ordinary path."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
 from gql_app.graphql.transport.shared import FellBehind, Member, is_subscription
+
+DROPPED = "gql_app_subscription_events_dropped_total"
 
 
 async def test_a_member_past_its_queue_size_falls_behind() -> None:
@@ -17,6 +20,15 @@ async def test_a_member_past_its_queue_size_falls_behind() -> None:
     with pytest.raises(FellBehind):
         await anext(items)
     assert received == [("next", "0"), ("next", "1")]
+
+
+@pytest.mark.usefixtures("metrics_on")
+def test_each_event_a_member_past_its_queue_size_misses_is_counted_as_dropped() -> None:
+    before = REGISTRY.get_sample_value(DROPPED) or 0
+    member = Member(size=2)
+    for number in range(5):
+        member.offer(("next", str(number)))
+    assert REGISTRY.get_sample_value(DROPPED) == before + 3
 
 
 async def test_a_member_ends_after_its_last_item() -> None:
