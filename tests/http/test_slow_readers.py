@@ -14,35 +14,69 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gql_app import queries
+from gql_app.core.config import load_settings
+from gql_app.db import create_engine
 from tests.conftest import BACKENDS
+from tests.support.app import EPOCH
 from tests.support.net import read_until_closed
+from tests.support.postgres import _TRUNCATE, _asyncpg_dsn, execute_sql, run_async_blocking
 from tests.support.server import Served, served_database, serving
+from tests.support.sessions import request_session
 
-GENEROUS = 60.0  # seconds a test waits for what takes a few (a large answer takes 3 s of CPU)
-ALIASES = 120
-# About 6.6 MB: more than the kernel's socket buffers take (4 MB), so the rest waits in
-# the worker for the client to read.
-FRAGMENT = """fragment S on __Schema { types { name kind description fields { name description
-  isDeprecated deprecationReason args { name description defaultValue type { name kind ofType {
-  name kind } } } type { name kind ofType { name kind ofType { name kind } } } } inputFields {
-  name description type { name kind } } enumValues { name description } interfaces { name } } }"""
-LARGE = FRAGMENT + "{ " + " ".join(f"a{i}: __schema {{ ...S }}" for i in range(ALIASES)) + " }"
-SETTINGS = {"query_max_aliases": ALIASES, "max_response_bytes": 16 * 1024 * 1024}
+GENEROUS = 60.0  # seconds a test waits for what takes a few
+# More than the kernel's socket buffers take (4 MB), so the rest waits in the worker for the
+# client to read: the body of the database's one post, which costs the server next to no CPU
+# to read and send (an answer as large built by introspection takes seconds of it).
+LARGE_BODY_BYTES = 6_600_000
+LARGE = "{ posts(first: 1) { edges { node { body } } } }"
+SETTINGS = {"max_response_bytes": 16 * 1024 * 1024}
 
 
 Server = tuple[Served, Path]
 
 
-def server_with(**settings: object) -> Callable[..., Iterator[Server]]:
-    """A module fixture: `gql-app serve` with `settings`, on each backend, and its log."""
+async def write_large_post(url: str) -> None:
+    """A post `LARGE_BODY_BYTES` long, and its author, in the database at `url`."""
+    engine = create_engine(load_settings(database_url=url))
+    db = request_session(engine)
+    try:
+        async with db.transaction(write=True) as session:
+            author = await queries.create_user(
+                session, username="writer", email="writer@example.com", password_hash="-"
+            )
+            await queries.insert_post(
+                session, author_id=author.id, title="Large", body="x" * LARGE_BODY_BYTES, now=EPOCH
+            )
+    finally:
+        await db.close()
+        await engine.dispose()
 
-    @pytest.fixture(scope="module", params=BACKENDS)
-    def server(
-        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-    ) -> Iterator[Server]:
-        folder = tmp_path_factory.mktemp("readers")
-        log = folder / "serve.log"
-        with serving(served_database(request, folder), log, **SETTINGS, **settings) as served:
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def large_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database on each backend whose one post is `LARGE_BODY_BYTES` long, for the module's
+    servers; the session's PostgreSQL database is emptied before and after."""
+    url = served_database(request, tmp_path_factory.mktemp("readers"))
+    empty = _asyncpg_dsn(url), _TRUNCATE
+    on_postgres = request.param == "postgresql"
+    if on_postgres:
+        run_async_blocking(execute_sql(*empty))
+    run_async_blocking(write_large_post(url))
+    yield url
+    if on_postgres:
+        run_async_blocking(execute_sql(*empty))
+
+
+def server_with(**settings: object) -> Callable[..., Iterator[Server]]:
+    """A module fixture: `gql-app serve` with `settings` on `large_database`, and its log."""
+
+    @pytest.fixture(scope="module")
+    def server(large_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+        log = tmp_path_factory.mktemp("readers") / "serve.log"
+        with serving(large_database, log, **SETTINGS, **settings) as served:
             yield served, log
 
     return server

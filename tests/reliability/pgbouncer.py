@@ -60,7 +60,10 @@ def running_pgbouncer(binary: str, server_port: int, server_pool_size: int) -> I
     command = [binary, str(ini)]
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
-        command = ["runuser", "-u", "postgres", "--", *command]
+        # setpriv execs PgBouncer itself: runuser would stay its parent, and on SIGTERM wait
+        # 2 s before it killed it
+        user = ["--reuid=postgres", "--regid=postgres", "--init-groups"]
+        command = ["setpriv", *user, *command]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
