@@ -90,6 +90,7 @@ from gql_app.queries.rows import (
     Record,
     comments_by_ids,
     posts_by_ids,
+    user_record,
     users_by_ids,
 )
 from gql_app.queries.seeding import delete_all_users, insert_comments, insert_posts, insert_users
@@ -172,5 +173,6 @@ __all__ = [
     "user_by_token_hash",
     "user_by_username",
     "user_by_username_ignoring_case",
+    "user_record",
     "users_by_ids",
 ]

@@ -37,6 +37,11 @@ AnySelect = Select[*tuple[Any, ...]]
 Reader = AsyncSession | Reads
 
 
+def user_record(user: User) -> Record:
+    """A loaded user as the row of `USER_ROW` its lookup by id returns."""
+    return tuple(getattr(user, column.key) for column in USER_ROW)
+
+
 _users_by_ids = select(*USER_ROW).where(one_of(User.id, "ids"))
 
 
