@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app.db import foreign_key_violation, violated_foreign_key
 from gql_app.db.models import Comment, Post, User
-from gql_app.queries.rows import COMMENT_ROW, POST_ROW, Record
+from gql_app.queries.rows import COMMENT_ROW, POST_ROW, Record, execute_core
 
 
 class PostMissingError(Exception):
@@ -81,8 +81,8 @@ async def insert_post(
     """
     values = {"author_id": author_id, "title": title, "body": body}
     try:
-        result = await session.execute(
-            _insert_post, values | {"created_at": now, "updated_at": now}
+        result = await execute_core(
+            session, _insert_post, values | {"created_at": now, "updated_at": now}
         )
     except IntegrityError as exc:
         if not foreign_key_violation(exc):
@@ -101,7 +101,8 @@ async def update_post(
     now: datetime,
 ) -> Record | None:
     """Change the fields given (None keeps one) of a post of `author_id`; None if no such post."""
-    result = await session.execute(
+    result = await execute_core(
+        session,
         _update_post,
         {"post_id": post_id, "owner_id": author_id, "title": title, "body": body, "now": now},
     )
@@ -110,13 +111,13 @@ async def update_post(
 
 async def delete_post(session: AsyncSession, *, post_id: int, author_id: int) -> bool:
     """Delete a post of `author_id` and, by cascade, its comments; False if no such post."""
-    result = await session.execute(_delete_post, {"post_id": post_id, "author_id": author_id})
+    result = await execute_core(session, _delete_post, {"post_id": post_id, "author_id": author_id})
     return result.one_or_none() is not None
 
 
 async def post_author_id(session: AsyncSession, post_id: int) -> int | None:
     """The author of a post, or None if there is no such post."""
-    return (await session.execute(_post_author_id, {"post_id": post_id})).scalar_one_or_none()
+    return (await execute_core(session, _post_author_id, {"post_id": post_id})).scalar_one_or_none()
 
 
 async def insert_comment(
@@ -133,7 +134,7 @@ async def insert_comment(
     """
     values = {"post_id": post_id, "author_id": author_id, "body": body, "created_at": now}
     try:
-        return (await session.execute(_insert_comment, values)).one()
+        return (await execute_core(session, _insert_comment, values)).one()
     except IntegrityError as exc:
         if not foreign_key_violation(exc):
             raise
@@ -141,19 +142,21 @@ async def insert_comment(
     if key is not None:
         author_missing = key == _COMMENT_AUTHOR_KEY
     else:
-        author_missing = (await session.execute(_user_exists, {"id": author_id})).first() is None
+        author_missing = (
+            await execute_core(session, _user_exists, {"id": author_id})
+        ).first() is None
     raise AuthorMissingError if author_missing else PostMissingError
 
 
 async def delete_comment(session: AsyncSession, *, comment_id: int, author_id: int) -> bool:
     """Delete a comment of `author_id`; False if there is no such comment."""
-    result = await session.execute(
-        _delete_comment, {"comment_id": comment_id, "author_id": author_id}
+    result = await execute_core(
+        session, _delete_comment, {"comment_id": comment_id, "author_id": author_id}
     )
     return result.one_or_none() is not None
 
 
 async def comment_author_id(session: AsyncSession, comment_id: int) -> int | None:
     """The author of a comment, or None if there is no such comment."""
-    result = await session.execute(_comment_author_id, {"comment_id": comment_id})
+    result = await execute_core(session, _comment_author_id, {"comment_id": comment_id})
     return result.scalar_one_or_none()

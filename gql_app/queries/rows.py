@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Select,
     select,
 )
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from gql_app.db import Reads, one_of
 from gql_app.db.models import Comment, Post, User
@@ -40,6 +42,16 @@ Reader = AsyncSession | Reads
 def user_record(user: User) -> Record:
     """A loaded user as the row of `USER_ROW` its lookup by id returns."""
     return tuple(getattr(user, column.key) for column in USER_ROW)
+
+
+async def execute_core(
+    session: AsyncSession, statement: Executable, values: Mapping[str, Any]
+) -> Result[Any]:
+    """`statement`, which names no entity, on the unit of work's connection: the same
+    statement as through the ORM session, at about a tenth fewer Python calls per write
+    (bench/RESULTS.md, "Writes on the fast path")."""
+    connection = await session.connection()
+    return await connection.execute(statement, values)
 
 
 _users_by_ids = select(*USER_ROW).where(one_of(User.id, "ids"))
