@@ -38,6 +38,7 @@ from gql_app.core.config import Settings
 from gql_app.core.resources import resources_of
 from gql_app.graphql.context import Context, operation_context
 from gql_app.graphql.cost import Measure
+from gql_app.graphql.execution.mutations import CompiledPayloadExecutor, PayloadPlans
 from gql_app.graphql.extensions import public_error
 from gql_app.graphql.limits import QueryLimits, cost_extension, without_suggestion
 from gql_app.graphql.observation import observe_result
@@ -91,10 +92,15 @@ class FastMutations:
         self.settings = settings
         self.limits = limits
         self.read_your_writes = bool(settings.replica_urls)
+        if schema.caches is None:
+            raise TypeError("the schema has no query caches (build_schema(settings))")
+        self.conditions = schema.caches.plans
+        self.payloads = PayloadPlans(settings.query_cache_size)
 
     async def serve(
         self,
         scope: Scope,
+        query: str,
         document: DocumentNode,
         operation_name: str | None,
         variables: dict[str, Any] | None,
@@ -110,7 +116,7 @@ class FastMutations:
                 authorization=header(scope, b"authorization"),
                 scope=scope,
             ) as context:
-                executor = self.schema.execution_context_class.build(
+                executor = CompiledPayloadExecutor.build(
                     self.schema._schema,
                     document,
                     context_value=context,
@@ -118,8 +124,9 @@ class FastMutations:
                     operation_name=operation_name,
                     operation_extensions=None,
                 )
-                if isinstance(executor, list):
+                if not isinstance(executor, CompiledPayloadExecutor):
                     return None  # variables that do not coerce: the full path reports them
+                self._compile_payloads(executor, query, document, operation_name)
                 ran = await self._run(executor, context)
         except Exception:
             if ran is None:  # nothing ran
@@ -128,6 +135,21 @@ class FastMutations:
             logger.exception("closing a mutation's session failed; its response stands")
         assert ran is not None  # noqa: S101 - returned above unless it ran
         return self._answer(scope, request_id, measure, *ran)
+
+    def _compile_payloads(
+        self,
+        executor: CompiledPayloadExecutor,
+        query: str,
+        document: DocumentNode,
+        operation_name: str | None,
+    ) -> None:
+        """Let `executor` complete payloads through the plans of this document and operation
+        and the values of its conditional variables."""
+        coerced = executor.variable_values.coerced
+        conditions = self.conditions.conditional_variables(query, document)
+        executor.plans = self.payloads
+        executor.strawberry_schema = self.schema
+        executor.key = (query, operation_name, tuple(bool(coerced.get(n)) for n in conditions))
 
     async def _run(self, executor: Any, context: Context) -> tuple[ExecutionResult, str | None]:
         """Execute the mutation and find the commit position after its writes; never raises

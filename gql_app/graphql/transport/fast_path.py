@@ -172,7 +172,9 @@ class FastQueryPath:
         observe_operation(query, name, operation.operation.value)
         observe_cost(measure.cost)
         if operation.operation is OperationType.MUTATION:
-            return await self.mutations.serve(scope, document, operation_name, variables, measure)
+            return await self.mutations.serve(
+                scope, query, document, operation_name, variables, measure
+            )
         try:
             async with operation_context(
                 resources_of(scope),

@@ -19,6 +19,8 @@ import pytest
 
 from gql_app import queries
 from gql_app.db import RequestSession, parse_position
+from gql_app.graphql.execution.mutations import CompiledPayloadExecutor
+from gql_app.graphql.execution.plan import FallBack
 from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
 from tests.support.app import AppWith, post_graphql
 from tests.support.replicas import CREATE_POST, in_rotation, register
@@ -137,6 +139,17 @@ CASES = {
         ADD_COMMENT,
         {"input": {"postId": POST_2, "body": "Nice"}},
         headers={"Accept": GRAPHQL_RESPONSE_JSON},
+    ),
+    "addComment, response over MAX_RESPONSE_BYTES": Case(
+        ADD_COMMENT,
+        {"input": {"postId": POST_2, "body": "x" * 2000}},
+        settings={"max_response_bytes": 1024},
+    ),
+    "addComment beside __typename, aliased": Case(
+        "mutation Aliased($input: AddCommentInput!) { __typename"
+        " first: addComment(input: $input) { __typename"
+        " ... on AddCommentSuccess { comment { body } } } }",
+        {"input": {"postId": POST_2, "body": "Nice"}},
     ),
     "addComment, unexpected error (masked)": Case(
         ADD_COMMENT, {"input": {"postId": POST_2, "body": "Nice"}}, broken="insert_comment"
@@ -272,3 +285,55 @@ async def test_a_write_on_the_fast_path_reports_its_commit_position_with_replica
     position = response.headers["X-Read-After"]
     assert position == response.json()["extensions"]["readAfter"]
     assert (parse_position(position) or 0) > (parse_position(registered.read_after) or 0)
+
+
+@pytest.fixture
+def compiled_payloads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each payload the fast path completes from here on: whether its plan ran it."""
+    outcomes: list[bool] = []
+    compiled = CompiledPayloadExecutor._compiled
+
+    async def counted(executor: CompiledPayloadExecutor, *args: Any) -> Any:
+        try:
+            value = await compiled(executor, *args)
+        except FallBack:
+            outcomes.append(False)
+            raise
+        outcomes.append(True)
+        return value
+
+    monkeypatch.setattr(CompiledPayloadExecutor, "_compiled", counted)
+    return outcomes
+
+
+async def _twice(case: Case, database_url: str, db: RequestSession, app_with: AppWith) -> Any:
+    """`case` on the fast path, its text validated first; the response body."""
+    await reset(database_url)
+    await seed_state(db)
+    async with app_with() as client:
+        await client.post("/graphql", json={"query": case.query, "variables": {}})
+        response = await client.post(
+            "/graphql",
+            json={"query": case.query, "variables": case.variables},
+            headers=headers_of(case.viewer),
+        )
+    return response.json()
+
+
+async def test_a_payload_is_completed_by_its_compiled_plan(
+    database_url: str, db: RequestSession, app_with: AppWith, compiled_payloads: list[bool]
+) -> None:
+    body = await _twice(CASES["addComment"], database_url, db, app_with)
+    assert body["data"]["addComment"]["comment"]["author"] == {
+        "id": gid("User", 1),
+        "username": "alice",
+    }
+    assert compiled_payloads == [True]
+
+
+async def test_a_payload_with_a_field_extension_is_completed_by_stock_execution(
+    database_url: str, db: RequestSession, app_with: AppWith, compiled_payloads: list[bool]
+) -> None:
+    body = await _twice(CASES["login"], database_url, db, app_with)  # User.email: themself only
+    assert body["data"]["login"]["user"]["email"] == "alice@example.com"
+    assert compiled_payloads == [False]
