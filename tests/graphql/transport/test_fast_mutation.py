@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 
 from gql_app import queries
@@ -337,3 +338,44 @@ async def test_a_payload_with_a_field_extension_is_completed_by_stock_execution(
     body = await _twice(CASES["login"], database_url, db, app_with)  # User.email: themself only
     assert body["data"]["login"]["user"]["email"] == "alice@example.com"
     assert compiled_payloads == [False]
+
+
+@pytest.mark.parametrize(
+    ("method", "content_type", "status"),
+    [
+        ("POST", "text/plain", 415),
+        ("POST", "application/x-www-form-urlencoded", 415),
+        ("GET", None, 405),
+    ],
+)
+async def test_a_mutation_a_cross_site_page_could_send_is_refused_after_its_text_was_validated(
+    method: str,
+    content_type: str | None,
+    status: int,
+    database_url: str,
+    db: RequestSession,
+    app_with: AppWith,
+) -> None:
+    case = CASES["addComment"]
+    await reset(database_url)
+    await seed_state(db)
+    body = orjson.dumps({"query": case.query, "variables": case.variables})
+    async with app_with() as client:
+        await client.post("/graphql", json={"query": case.query, "variables": {}})
+        if method == "GET":
+            response = await client.get(
+                "/graphql",
+                params={"query": case.query, "variables": orjson.dumps(case.variables).decode()},
+                headers=headers_of("alice"),
+            )
+        else:
+            response = await client.post(
+                "/graphql",
+                content=body,
+                headers={"Content-Type": str(content_type), **headers_of("alice")},
+            )
+    assert response.status_code == status
+    assert (await rows(database_url))["comments"] == [
+        {"id": 1, "post_id": 1, "author_id": 1, "body": "alice's comment"},
+        {"id": 2, "post_id": 1, "author_id": 2, "body": "bob's comment"},
+    ]
