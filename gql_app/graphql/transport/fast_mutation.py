@@ -76,6 +76,13 @@ def formatted_errors(
     return [error.formatted for error in public]
 
 
+def _failed(error: Exception) -> ExecutionResult:
+    """The result Strawberry makes of an exception out of execution: a request error."""
+    if isinstance(error, GraphQLError):
+        return ExecutionResult(None, [error])
+    return ExecutionResult(None, [GraphQLError(str(error), original_error=error)])
+
+
 class FastMutations:
     """Serves the mutations the fast path hands over (see the module)."""
 
@@ -108,6 +115,7 @@ class FastMutations:
     ) -> Answer | None:
         """The answer, or None when nothing ran and the full path answers."""
         ran: tuple[ExecutionResult, str | None] | None = None
+        started = False  # from here on the mutation may have written: it is answered here
         request_id = request_id_of(scope)
         try:
             async with operation_context(
@@ -127,13 +135,18 @@ class FastMutations:
                 if not isinstance(executor, CompiledPayloadExecutor):
                     return None  # variables that do not coerce: the full path reports them
                 self._compile_payloads(executor, query, document, operation_name)
+                started = True
                 ran = await self._run(executor, context)
-        except Exception:
-            if ran is None:  # nothing ran
+        except Exception as error:
+            if not started:
                 logger.exception("the fast path failed; the full path answers the mutation")
                 return None
-            logger.exception("closing a mutation's session failed; its response stands")
-        assert ran is not None  # noqa: S101 - returned above unless it ran
+            if ran is None:  # what Strawberry answers for an exception out of execution
+                logger.exception("the mutation failed outside its fields")
+                ran = _failed(error), None
+            else:
+                logger.exception("closing a mutation's session failed; its response stands")
+        assert ran is not None  # noqa: S101 - returned above unless it started
         return self._answer(scope, request_id, measure, *ran)
 
     def _compile_payloads(
@@ -162,10 +175,7 @@ class FastMutations:
             if not isinstance(result, ExecutionResult):  # pragma: no cover - no @defer
                 raise GraphQLError(UNEXPECTED_MULTIPLE_PAYLOADS)
         except Exception as error:  # noqa: BLE001 - what Strawberry answers for it
-            coerced = error if isinstance(error, GraphQLError) else None
-            result = ExecutionResult(
-                None, [coerced or GraphQLError(str(error), original_error=error)]
-            )
+            result = _failed(error)
         finally:
             # Its cycle through `async_helpers` would keep the context alive for the
             # collector (gql_app/graphql/execution/cache.py).

@@ -22,6 +22,7 @@ from gql_app import queries
 from gql_app.db import RequestSession, parse_position
 from gql_app.graphql.execution.mutations import CompiledPayloadExecutor
 from gql_app.graphql.execution.plan import FallBack
+from gql_app.graphql.execution.response_size import BoundedExecutor
 from gql_app.graphql.transport.http import GRAPHQL_RESPONSE_JSON
 from tests.support.app import AppWith, post_graphql
 from tests.support.replicas import CREATE_POST, in_rotation, register
@@ -379,3 +380,36 @@ async def test_a_mutation_a_cross_site_page_could_send_is_refused_after_its_text
         {"id": 1, "post_id": 1, "author_id": 1, "body": "alice's comment"},
         {"id": 2, "post_id": 1, "author_id": 2, "body": "bob's comment"},
     ]
+
+
+async def test_an_exception_out_of_the_executor_is_answered_once_as_on_the_full_path(
+    database_url: str,
+    db: RequestSession,
+    app_with: AppWith,
+    full_path_runs: list[str | None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    case = CASES["addComment"]
+    answers = []
+    for fast in (False, True):
+        await reset(database_url)
+        await seed_state(db)
+        async with app_with(compiled_execution=fast) as client:
+            await client.post("/graphql", json={"query": case.query, "variables": {}})
+            with monkeypatch.context() as patch:
+                patch.setattr(BoundedExecutor, "execute_operation", _raising)
+                runs = len(full_path_runs)
+                response = await client.post(
+                    "/graphql",
+                    json={"query": case.query, "variables": case.variables},
+                    headers={"X-Request-ID": "same-id", **headers_of("alice")},
+                )
+        answers.append((response.status_code, response.json(), len(full_path_runs) - runs))
+    (status, body, runs_full), (fast_status, fast_body, runs_fast) = answers
+    assert (runs_full, runs_fast) == (1, 0)
+    assert (fast_status, fast_body) == (status, body)
+    assert body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+
+
+def _raising(*_args: Any) -> Any:
+    raise RuntimeError("the executor broke")
