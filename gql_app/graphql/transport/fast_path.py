@@ -173,7 +173,7 @@ class FastQueryPath:
         observe_cost(measure.cost)
         if operation.operation is OperationType.MUTATION:
             return await self.mutations.serve(
-                scope, query, document, operation_name, variables, measure
+                scope, query, document, operation, operation_name, variables, measure
             )
         try:
             async with operation_context(
