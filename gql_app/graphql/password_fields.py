@@ -6,7 +6,7 @@ would run two or more is refused before anything executes. What would run is cou
 execution merges it: the mutation's root fields by response key (an alias is a field of its
 own; one field reached through several fragment spreads is one), fragments and inline
 fragments expanded, `@skip`/`@include` ignored (an upper bound, like the cost). The fast
-path's mutations check it too (gql_app/graphql/transport/fast_mutation.py).
+path serves only texts that passed it on the full path (`QueryCaches.valid`).
 """
 
 from __future__ import annotations

@@ -35,15 +35,11 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLFormattedError,
-    OperationDefinitionNode,
-    validate,
 )
 from graphql.execution.executor import UNEXPECTED_MULTIPLE_PAYLOADS
-from graphql.validation import ASTValidationContext
 from starlette.types import Scope
 
 from gql_app.core.config import Settings
-from gql_app.core.lru import LRU
 from gql_app.core.resources import resources_of
 from gql_app.graphql.context import Context, operation_context
 from gql_app.graphql.cost import Measure
@@ -51,12 +47,10 @@ from gql_app.graphql.execution.mutations import CompiledPayloadExecutor, Payload
 from gql_app.graphql.extensions import public_error
 from gql_app.graphql.limits import (
     QueryLimits,
-    budgeted_overlap_rule,
     cost_extension,
     without_suggestion,
 )
 from gql_app.graphql.observation import observe_result
-from gql_app.graphql.password_fields import password_fields_error
 from gql_app.graphql.read_after import READ_AFTER_HEADER, position_after_writes
 from gql_app.graphql.schema import Schema
 from gql_app.graphql.transport.http import (
@@ -118,38 +112,17 @@ class FastMutations:
             raise TypeError("the schema has no query caches (build_schema(settings))")
         self.conditions = schema.caches.plans
         self.payloads = PayloadPlans(settings.query_cache_size)
-        self._accepted: LRU[tuple[str, str | None], bool] = LRU(settings.query_cache_size)
-
-    def accepts(
-        self, query: str, document: DocumentNode, operation: OperationDefinitionNode
-    ) -> bool:
-        """Whether the full path's validation rules that depend on the document but are not
-        cached with its text (`QueryCaches.valid`) accept the operation: fields that merge,
-        within `QUERY_VALIDATION_BUDGET`, and at most one password field
-        (gql_app/graphql/password_fields.py). Checked once per text and operation."""
-        key = (query, operation.name.value if operation.name else None)
-        found = self._accepted.get(key)
-        if found is None:
-            rule = budgeted_overlap_rule(self.limits.validation_budget)
-            errors = validate(self.schema._schema, document, [rule])
-            context = ASTValidationContext(document, errors.append)
-            found = not errors and password_fields_error(context, operation) is None
-            self._accepted.put(key, found)
-        return found
 
     async def serve(
         self,
         scope: Scope,
         query: str,
         document: DocumentNode,
-        operation: OperationDefinitionNode,
         operation_name: str | None,
         variables: dict[str, Any] | None,
         measure: Measure,
     ) -> Answer | None:
         """The answer, or None when nothing ran and the full path answers."""
-        if not self.accepts(query, document, operation):
-            return None  # the full path refuses it
         ran: tuple[ExecutionResult, str | None] | None = None
         started = False  # from here on the mutation may have written: it is answered here
         request_id = request_id_of(scope)

@@ -9,7 +9,8 @@ it came, to the full path (the `/graphql` router), which answers exactly as it a
   negotiates to a JSON media type (no streaming transport);
 - the body is a JSON object with a string `query`, an optional string `operationName`,
   optional object `variables` and no `extensions`;
-- the full path has parsed and validated this query text before (`QueryCaches.valid`) and
+- the full path has parsed and validated this query text before, every rule passing
+  (`QueryCaches.valid`), and
   the operation to run is a query or a mutation (mutations: gql_app/graphql/transport/
   fast_mutation.py, which never hands back one that began to run);
 - the operation is within the query limits for these variables (cost, depth, aliases: the
@@ -173,7 +174,7 @@ class FastQueryPath:
         observe_cost(measure.cost)
         if operation.operation is OperationType.MUTATION:
             return await self.mutations.serve(
-                scope, query, document, operation, operation_name, variables, measure
+                scope, query, document, operation_name, variables, measure
             )
         try:
             async with operation_context(
