@@ -11,6 +11,7 @@ from gql_app.db.errors import (
     is_stale_statement,
     public_database_error,
     unique_violation,
+    violated_foreign_key,
 )
 from gql_app.db.expressions import one_of
 from gql_app.db.options import AUTOCOMMIT_READS_OPTION, WRITE_OPTION, ReadUnitWroteError
@@ -51,4 +52,5 @@ __all__ = [
     "replica_set",
     "replicas_of",
     "unique_violation",
+    "violated_foreign_key",
 ]

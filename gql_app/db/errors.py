@@ -40,6 +40,13 @@ def foreign_key_violation(exc: IntegrityError) -> bool:
     return "FOREIGN KEY constraint failed" in str(exc.orig)
 
 
+def violated_foreign_key(exc: IntegrityError) -> str | None:
+    """The name of the foreign key `exc` violated when the database says (PostgreSQL does);
+    None when it does not (SQLite names none)."""
+    name = getattr(exc.orig.__cause__ if exc.orig else None, "constraint_name", None)
+    return name if isinstance(name, str) and foreign_key_violation(exc) else None
+
+
 def _driver_error(exc: BaseException) -> BaseException:
     """The driver's own exception under SQLAlchemy's wrappers (`exc` itself if none)."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:

@@ -66,6 +66,21 @@ async def _viewer_id(info: Info) -> int:
     return (await signed_in_viewer(info)).id
 
 
+async def _unchanged_viewer(info: Info) -> models.User | None:
+    """The viewer as signed in, unless an earlier write of the request may have changed
+    their row: what `_renew_loaders` may remember. Call it before the write."""
+    return None if info.context.db.wrote else await signed_in_viewer(info)
+
+
+def _renew_loaders(info: Info, viewer: models.User | None) -> None:
+    """Forget what the loaders read before the write, but remember `viewer` (the author of
+    the row written, read at sign-in from the primary), if given: reading the new row's
+    author back then costs no statement."""
+    info.context.renew_loaders()
+    if viewer is not None:
+        info.context.loaders.users.prime_whole(viewer.id, queries.user_record(viewer))
+
+
 def _account_deleted() -> Rejected:
     """The viewer's account was deleted after it signed the request in."""
     return Rejected(NotAuthenticated(message="Your account no longer exists: it was deleted."))
@@ -184,6 +199,7 @@ class ContentMutation:
         input: Annotated[CreatePostInput, strawberry.argument(description="The post to write.")],
     ) -> CreatePostPayload:
         author_id = await _viewer_id(info)
+        viewer = await _unchanged_viewer(info)
         title = text(input.title, field="title", max_length=models.TITLE_MAX)
         body = text(input.body, field="body", max_length=BODY_MAX)
         now = models.utcnow()
@@ -199,7 +215,7 @@ class ContentMutation:
             row = await info.context.db.run(insert, write=True)
         except queries.AuthorMissingError:
             raise _account_deleted() from None
-        info.context.renew_loaders()
+        _renew_loaders(info, viewer)
         post = Post.from_row(row)
         edge = Edge(node=post, row=row, keyset=queries.USER_POSTS.keyset)
         return CreatePostSuccess(post=post, post_edge=edge)
@@ -213,6 +229,7 @@ class ContentMutation:
         ],
     ) -> UpdatePostPayload:
         author_id = await _viewer_id(info)
+        viewer = await _unchanged_viewer(info)
         post_id = _id("id", input.id, "Post")
         if input.title is None and input.body is None:
             raise Rejected(ValidationError(field="title", message="Give a new title or body."))
@@ -241,7 +258,7 @@ class ContentMutation:
             return row
 
         row = await info.context.db.run(update, write=True)
-        info.context.renew_loaders()
+        _renew_loaders(info, viewer)
         return UpdatePostSuccess(post=Post.from_row(row))
 
     @mutation("Delete a post of the viewer, and all its comments.")
@@ -272,6 +289,7 @@ class ContentMutation:
         ],
     ) -> AddCommentPayload:
         author_id = await _viewer_id(info)
+        viewer = await _unchanged_viewer(info)
         post_id = _id("postId", input.post_id, "Post")
         body = text(input.body, field="body", max_length=BODY_MAX)
         now = models.utcnow()
@@ -289,7 +307,7 @@ class ContentMutation:
             raise Rejected(NotFound(message="There is no such post.")) from None
         except queries.AuthorMissingError:
             raise _account_deleted() from None
-        info.context.renew_loaders()
+        _renew_loaders(info, viewer)
         comment = Comment.from_row(row)
         edge = Edge(node=comment, row=row, keyset=queries.POST_COMMENTS.keyset)
         return AddCommentSuccess(comment=comment, comment_edge=edge)

@@ -5,8 +5,8 @@ its text: a 2.7 KB request with 30 aliased `login` fields ran 30 of them. An ope
 would run two or more is refused before anything executes. What would run is counted as
 execution merges it: the mutation's root fields by response key (an alias is a field of its
 own; one field reached through several fragment spreads is one), fragments and inline
-fragments expanded, `@skip`/`@include` ignored (an upper bound, like the cost). Password
-fields are mutations, so the fast path, which serves queries only, never runs one.
+fragments expanded, `@skip`/`@include` ignored (an upper bound, like the cost). The fast
+path serves only texts that passed it on the full path (`QueryCaches.valid`).
 """
 
 from __future__ import annotations

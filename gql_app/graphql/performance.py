@@ -4,7 +4,7 @@ validation and (gql_app/graphql/execution/) the execution plan.
 All the caches are bounded LRUs of `QUERY_CACHE_SIZE` entries, so clients sending ever new
 query texts cannot grow memory. Validation rules that depend on the request (the query
 limits measure cost with the request's variables) are not cached: they run every time.
-Documents that passed the cached rules are remembered in `QueryCaches.valid`: the fast path
+Documents that passed every rule once are remembered in `QueryCaches.valid`: the fast path
 (gql_app/graphql/transport/fast_path.py) serves later requests for them without Strawberry's
 pipeline.
 """
@@ -42,7 +42,7 @@ class QueryCaches:
     def __init__(self, size: int) -> None:
         self.size = size
         self.validation: LRU[Any, list[GraphQLError]] = LRU(size)
-        self.valid: LRU[str, DocumentNode] = LRU(size)  # passed every document-only rule
+        self.valid: LRU[str, DocumentNode] = LRU(size)  # passed every rule, at least once
         self.plans = PlanCache(size)
         self.measures = MeasureMemo(size)  # the fast path's query limits
 
@@ -81,12 +81,13 @@ class CachedValidation(SchemaExtension):
             if errors is None:
                 errors = validate_document(schema, document, cached)
                 self.caches.validation.put(key, errors)
-                if not errors:
-                    self.caches.valid.put(context.query, document)
-            context.pre_execution_errors = [
-                *errors,
-                *(validate(schema, document, per_request) if per_request else ()),
-            ]
+            refused = validate(schema, document, per_request) if per_request else []
+            # Valid for the fast path once every rule passed: the request's own rules also
+            # judge the document alone (fields that merge within the validation budget, at
+            # most one password field), which the fast path does not check again.
+            if not errors and not refused and self.caches.valid.get(context.query) is None:
+                self.caches.valid.put(context.query, document)
+            context.pre_execution_errors = [*errors, *refused]
         yield
 
 

@@ -37,15 +37,24 @@ class ReadYourWrites(SchemaExtension):
 
     async def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
-        if not isinstance(context, Context) or not context.db.wrote:
+        if not isinstance(context, Context):
             return {}
-        try:
-            position = await context.db.commit_position()
-        except PublicError as exc:  # the primary just went away: the writes' response stands
-            logger.warning("no commit position for the response: %s", exc)
-            return {}
+        position = await position_after_writes(context)
         if position is None:
             return {}
         if context.response is not None:
             context.response.headers[READ_AFTER_HEADER] = position
         return {"readAfter": position}
+
+
+async def position_after_writes(context: Context) -> str | None:
+    """The primary's commit position after the operation's writes; None when it wrote
+    nothing, without replicas, or when the primary cannot tell (the writes' response
+    stands). The full path's extension and the fast path's mutations report it alike."""
+    if not context.db.wrote:
+        return None
+    try:
+        return await context.db.commit_position()
+    except PublicError as exc:  # the primary just went away: the writes' response stands
+        logger.warning("no commit position for the response: %s", exc)
+        return None

@@ -14,7 +14,7 @@ from strawberry.types import ExecutionContext
 from gql_app.core.config import Settings
 from gql_app.graphql.accounts import AccountMutation
 from gql_app.graphql.execution.response_size import BoundedExecutor
-from gql_app.graphql.extensions import MaskUnexpectedErrors, PreExecutionCodes
+from gql_app.graphql.extensions import MaskUnexpectedErrors, PreExecutionCodes, public_error
 from gql_app.graphql.limits import batching_config, hardening_extensions
 from gql_app.graphql.mutation import ContentMutation
 from gql_app.graphql.observation import ObserveOperation
@@ -38,8 +38,15 @@ class Schema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        """Log nothing here: `MaskUnexpectedErrors` logs each unexpected error, with its
-        request id; expected ones (a bad cursor, a failed validation) are not worth a line."""
+        """Mask the unexpected errors in place (`public_error` logs each, with its request
+        id); expected ones (a bad cursor, a failed validation) are not worth a line.
+
+        `MaskUnexpectedErrors` masks every result too, but an exception out of execution
+        itself ends its hook before it runs: Strawberry then answers with the errors given
+        here, which would otherwise carry the exception's own message."""
+        context = execution_context.context if execution_context is not None else None
+        request_id = getattr(context, "request_id", "none")
+        errors[:] = [public_error(error, request_id) for error in errors]
 
 
 def build_schema(settings: Settings | None = None) -> Schema:

@@ -117,6 +117,18 @@ class DataLoader(Generic[K, V]):
         """The value of each key, or its error, in order."""
         return _Many([self._slot(key) for key in keys])
 
+    def prime(self, key: K, value: V) -> None:
+        """Remember `value` as `key`'s, unless the key is loaded or loading already: a row
+        the request holds (what a write returned, the viewer) costs no statement to read."""
+        if key in self._cache:
+            return
+        batch: _Batch[K, V] = _Batch()
+        batch.keys.append(key)
+        batch.values = (value,)
+        batch.open = False
+        batch.done = True
+        self._cache[key] = (batch, 0)
+
     def _slot(self, key: K) -> Slot[K, V]:
         slot = self._cache.get(key)
         if slot is not None and not slot[0].dropped:

@@ -55,17 +55,35 @@ class _EachKey(dict[KeyT, LoaderT]):
         return loader
 
 
-class _EachProjection(_EachKey[queries.Columns, LoaderT]):
+class Projections(_EachKey[queries.Columns, DataLoader[int, Record | None]]):
     """A lookup's loader for each set of optional columns, of those its table has: a lookup
     asked for columns of other tables too (`node` selects fields of several types) shares
     the loader of the columns it reads."""
 
-    def __init__(self, make: Callable[[queries.Columns], LoaderT], table: frozenset[str]) -> None:
+    def __init__(
+        self,
+        make: Callable[[queries.Columns], DataLoader[int, Record | None]],
+        table: frozenset[str],
+    ) -> None:
         super().__init__(make)
         self.table = table
+        self._whole: dict[int, Record] = {}
 
-    def __getitem__(self, columns: queries.Columns) -> LoaderT:
+    def __getitem__(self, columns: queries.Columns) -> DataLoader[int, Record | None]:
         return super().__getitem__(None if columns is None else columns & self.table)
+
+    def __missing__(self, key: queries.Columns) -> DataLoader[int, Record | None]:
+        loader = super().__missing__(key)
+        for pk, record in self._whole.items():
+            loader.prime(pk, record)
+        return loader
+
+    def prime_whole(self, pk: int, record: Record) -> None:
+        """Remember a row read with every column: it serves every projection's loader, those
+        made from now on too."""
+        self._whole[pk] = record
+        for loader in self.values():
+            loader.prime(pk, record)
 
 
 class Loaders:
@@ -88,19 +106,19 @@ class Loaders:
         self._make = _Makers(db, batch_size, loop)
 
     @_made_once
-    def users(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
+    def users(self) -> Projections:
         make = partial(self._make.by_id, queries.users_by_ids)
-        return _EachProjection(make, queries.optional_of(queries.USER_ROW))
+        return Projections(make, queries.optional_of(queries.USER_ROW))
 
     @_made_once
-    def posts(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
+    def posts(self) -> Projections:
         make = partial(self._make.by_id, queries.posts_by_ids)
-        return _EachProjection(make, queries.optional_of(queries.POST_ROW))
+        return Projections(make, queries.optional_of(queries.POST_ROW))
 
     @_made_once
-    def comments(self) -> Mapping[queries.Columns, DataLoader[int, Record | None]]:
+    def comments(self) -> Projections:
         make = partial(self._make.by_id, queries.comments_by_ids)
-        return _EachProjection(make, queries.optional_of(queries.COMMENT_ROW))
+        return Projections(make, queries.optional_of(queries.COMMENT_ROW))
 
     @_made_once
     def pages(self) -> Mapping[ProjectedRelation, DataLoader[RelatedKey, list[Record]]]:

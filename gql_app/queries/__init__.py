@@ -93,6 +93,7 @@ from gql_app.queries.rows import (
     comments_by_ids,
     optional_of,
     posts_by_ids,
+    user_record,
     users_by_ids,
 )
 from gql_app.queries.seeding import delete_all_users, insert_comments, insert_posts, insert_users
@@ -178,5 +179,6 @@ __all__ = [
     "user_by_token_hash",
     "user_by_username",
     "user_by_username_ignoring_case",
+    "user_record",
     "users_by_ids",
 ]

@@ -137,6 +137,31 @@ async def test_the_access_line_is_the_same_on_the_full_path_and_the_fast_path(
     assert access[0]["cost"] == access[1]["cost"] > 0
 
 
+CREATE_POST = (
+    'mutation CreatePost($title: String!) { createPost(input: {title: $title, body: "b"}) {'
+    " __typename ... on CreatePostSuccess { post { title author { username } } } } }"
+)
+
+
+async def test_a_mutations_access_line_is_the_same_on_the_full_path_and_the_fast_path(
+    app_with: AppWith, make_user: MakeUser, json_lines: io.StringIO
+) -> None:
+    alice = await make_user("alice")
+    async with app_with(access_log=True) as client:
+        for request_id in ("full-path", "fast-path"):
+            headers = alice.headers | {"X-Request-ID": request_id}
+            await post_graphql(client, CREATE_POST, {"title": request_id}, headers=headers)
+    access = [entry for entry in _parsed(json_lines) if entry["logger"] == "gql_app.access"]
+    assert [entry["request_id"] for entry in access] == ["full-path", "fast-path"]
+    fields = ("status", "operation_name", "operation_type", "outcome")
+    for entry in access:
+        assert tuple(entry[name] for name in fields) == (200, "CreatePost", "mutation", "ok")
+        # the viewer's lookup, the insert and (PostgreSQL) its pg_notify; the author primed
+        assert entry["statements"] in (2, 3)
+    assert access[0]["statements"] == access[1]["statements"]
+    assert access[0]["cost"] == access[1]["cost"] > 0
+
+
 async def test_the_access_line_names_the_error_code_of_a_failed_operation(
     app_with: AppWith, json_lines: io.StringIO
 ) -> None:

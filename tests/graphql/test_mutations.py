@@ -11,7 +11,14 @@ from gql_app.db import RequestSession
 from gql_app.db.models import Comment, Post
 from gql_app.graphql import mutation
 from gql_app.graphql.ids import encode_global_id
-from tests.support.app import AuthUser, MakeComment, MakePost, MakeUser, graphql_data
+from tests.support.app import (
+    AuthUser,
+    MakeComment,
+    MakePost,
+    MakeUser,
+    StatementLog,
+    graphql_data,
+)
 
 PAYLOAD = "__typename ... on Error { message } ... on ValidationError { field }"
 CREATE_POST = f"""mutation($input: CreatePostInput!) {{ createPost(input: $input) {{ {PAYLOAD}
@@ -368,3 +375,40 @@ async def test_delete_comment_of_a_missing_comment_is_not_found(
     missing = encode_global_id("Comment", 999)
     payload = await _mutate(client, DELETE_COMMENT, alice, id=missing)
     assert payload == {"__typename": "NotFound", "message": "There is no such comment."}
+
+
+NEW_COMMENTS_AUTHOR = """mutation($input: AddCommentInput!) { addComment(input: $input) {
+  ... on AddCommentSuccess { comment { body author { username } } } } }"""
+
+
+async def test_add_comment_reads_no_statement_for_its_author_the_viewer(
+    client: httpx.AsyncClient, sql_log: StatementLog, alice: AuthUser, alices_post: str
+) -> None:
+    sql_log.clear()
+    data = await graphql_data(
+        client,
+        NEW_COMMENTS_AUTHOR,
+        {"input": {"postId": alices_post, "body": "Hi"}},
+        headers=alice.headers,
+    )
+    assert data == {"addComment": {"comment": {"body": "Hi", "author": {"username": "alice"}}}}
+    # The viewer's lookup, the insert, and on PostgreSQL its event's pg_notify.
+    assert [statement.split()[0] for statement in sql_log.queries()] in (
+        ["SELECT", "INSERT"],
+        ["SELECT", "INSERT", "SELECT"],
+    )
+    assert all("FROM users" not in s or "auth_tokens" in s for s in sql_log.queries())
+
+
+async def test_after_a_profile_change_the_new_comments_author_is_read_as_changed(
+    client: httpx.AsyncClient, alice: AuthUser, alices_post: str
+) -> None:
+    both = (
+        'mutation($input: AddCommentInput!) { updateProfile(input: {username: "alicia"}) {'
+        " __typename } addComment(input: $input) {"
+        " ... on AddCommentSuccess { comment { author { username } } } } }"
+    )
+    data = await graphql_data(
+        client, both, {"input": {"postId": alices_post, "body": "Hi"}}, headers=alice.headers
+    )
+    assert data["addComment"] == {"comment": {"author": {"username": "alicia"}}}

@@ -229,3 +229,21 @@ async def test_a_loader_given_the_loop_never_asks_for_the_running_loop(
 
     monkeypatch.setattr(asyncio, "get_running_loop", refuse)
     assert await given.load_many([1, 2]) == [10, 20]
+
+
+async def test_a_primed_key_is_not_fetched() -> None:
+    source = Source()
+    users = loader(source)
+    users.prime(1, 7)
+    assert await users.load_many([1, 2]) == [7, 20]
+    assert await users.load(1) == 7
+    assert source.calls == [[2]]
+
+
+async def test_priming_a_fetched_key_keeps_its_value() -> None:
+    source = Source()
+    users = loader(source)
+    assert await users.load(1) == 10
+    users.prime(1, 7)
+    assert await users.load(1) == 10
+    assert source.calls == [[1]]

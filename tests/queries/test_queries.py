@@ -3,8 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql_app import queries
 from gql_app.db import RequestSession
@@ -112,3 +113,44 @@ async def test_a_post_needs_an_existing_author(db: RequestSession) -> None:
     with pytest.raises(IntegrityError):
         async with db.transaction(write=True) as session:
             session.add(Post(author_id=999, title="t", body="b"))
+
+
+async def _comment(db: RequestSession, *, post_id: int, author_id: int) -> None:
+    async with db.transaction(write=True) as session:
+        await queries.insert_comment(
+            session, post_id=post_id, author_id=author_id, body="b", now=utcnow()
+        )
+
+
+async def _post(db: RequestSession, author_id: int) -> int:
+    async with db.transaction(write=True) as session:
+        row = await queries.insert_post(
+            session, author_id=author_id, title="t", body="b", now=utcnow()
+        )
+    post_id: int = row[0]
+    return post_id
+
+
+async def test_a_comment_on_a_missing_post_raises_post_missing(db: RequestSession) -> None:
+    author_id = await _user(db)
+    with pytest.raises(queries.PostMissingError):
+        await _comment(db, post_id=999, author_id=author_id)
+
+
+async def test_a_comment_by_a_missing_author_raises_author_missing(db: RequestSession) -> None:
+    post_id = await _post(db, await _user(db))
+    with pytest.raises(queries.AuthorMissingError):
+        await _comment(db, post_id=post_id, author_id=999)
+
+
+async def test_a_comment_is_inserted_without_a_savepoint(
+    db: RequestSession, engine: AsyncEngine
+) -> None:
+    author_id = await _user(db)
+    post_id = await _post(db, author_id)
+    statements: list[str] = []
+    event.listen(
+        engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    await _comment(db, post_id=post_id, author_id=author_id)
+    assert [s.split()[0] for s in statements if not s.startswith("BEGIN")] == ["INSERT"]

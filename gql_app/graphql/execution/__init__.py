@@ -21,7 +21,8 @@ depth together:
   messages, error locations and paths; an error in a nullable field or list item nulls it
   and is reported there. Paths are built only for errors, from where each object lies.
 
-Anything else falls back to stock execution: mutations and subscriptions, introspection,
+Mutations run their root fields on stock execution and complete each payload through a plan
+(`mutations`). Anything else falls back to stock execution: subscriptions, introspection,
 `@defer`/`@stream`, fields with Strawberry field extensions or permission classes,
 resolvers that read `info.path`, awaitables where graphql-core would accept them but a
 plan does not (in lists, from type resolvers), and an error in a non-null position (which

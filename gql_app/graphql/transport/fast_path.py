@@ -9,8 +9,10 @@ it came, to the full path (the `/graphql` router), which answers exactly as it a
   negotiates to a JSON media type (no streaming transport);
 - the body is a JSON object with a string `query`, an optional string `operationName`,
   optional object `variables` and no `extensions`;
-- the full path has parsed and validated this query text before (`QueryCaches.valid`) and
-  the operation to run is a query;
+- the full path has parsed and validated this query text before, every rule passing
+  (`QueryCaches.valid`), and
+  the operation to run is a query or a mutation (mutations: gql_app/graphql/transport/
+  fast_mutation.py, which never hands back one that began to run);
 - the operation is within the query limits for these variables (cost, depth, aliases: the
   tokens were counted when the text was first parsed);
 - compiled execution (`COMPILED_EXECUTION`) is on. What it hands back (unrun, or having
@@ -37,15 +39,14 @@ from gql_app.core.lru import LRU
 from gql_app.core.resources import resources_of
 from gql_app.graphql.context import Context, operation_context
 from gql_app.graphql.execution.cache import execute_compiled
-from gql_app.graphql.extensions import public_error
 from gql_app.graphql.limits import (
     cost_extension,
     query_limits,
     violations,
-    without_suggestion,
 )
 from gql_app.graphql.observation import observe_cost, observe_operation, observe_result
 from gql_app.graphql.schema import Schema
+from gql_app.graphql.transport.fast_mutation import Answer, FastMutations, formatted_errors
 from gql_app.graphql.transport.http import (
     JSON,
     SpecGraphQLRouter,
@@ -84,6 +85,9 @@ class FastQueryPath:
         self.limits = query_limits(settings)
         self.path = path
         self._response_types: LRU[tuple[str | None, str | None], bytes] = LRU(_RESPONSE_TYPES)
+        self.mutations = FastMutations(
+            router=router, schema=schema, settings=settings, limits=self.limits
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
@@ -107,15 +111,16 @@ class FastQueryPath:
         await send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": response.status,
                 "headers": [
                     (b"content-type", response_type),
-                    (b"content-length", str(len(response)).encode()),
+                    (b"content-length", str(len(response.body)).encode()),
                     (b"vary", b"Accept"),
+                    *response.headers,
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": response})
+        await send({"type": "http.response.body", "body": response.body})
 
     def _response_type(self, content_type_header: str | None, accept: str | None) -> bytes:
         """The response's `Content-Type`, when the request's headers allow the fast path;
@@ -130,7 +135,7 @@ class FastQueryPath:
             self._response_types.put(key, found)
         return found
 
-    async def _serve(self, scope: Scope, body: bytes) -> bytes | None:
+    async def _serve(self, scope: Scope, body: bytes) -> Answer | None:
         """The response body, or None: the full path answers."""
         try:
             parameters = orjson.loads(body)
@@ -152,7 +157,7 @@ class FastQueryPath:
         if document is None:
             return None
         operation = get_operation_ast(document, operation_name)
-        if operation is None or operation.operation is not OperationType.QUERY:
+        if operation is None or operation.operation is OperationType.SUBSCRIPTION:
             return None
         measure = self.caches.measures.measure(
             self.schema._schema,
@@ -167,6 +172,10 @@ class FastQueryPath:
         name = operation.name.value if operation.name else None
         observe_operation(query, name, operation.operation.value)
         observe_cost(measure.cost)
+        if operation.operation is OperationType.MUTATION:
+            return await self.mutations.serve(
+                scope, query, document, operation_name, variables, measure
+            )
         try:
             async with operation_context(
                 resources_of(scope),
@@ -202,13 +211,10 @@ class FastQueryPath:
         observe_result(result.errors)
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
-            errors = [public_error(error, context.request_id) for error in result.errors]
-            if not self.settings.field_suggestions_enabled:
-                errors = [without_suggestion(error) for error in errors]
-            response["errors"] = [error.formatted for error in errors]
+            response["errors"] = formatted_errors(result.errors, context.request_id, self.settings)
         response["extensions"] = {"cost": cost_extension(self.limits, measure)}
         try:
-            return orjson.dumps(response)
+            return Answer(orjson.dumps(response))
         except TypeError:
             return None  # what orjson cannot write (integers beyond 64 bits)
 

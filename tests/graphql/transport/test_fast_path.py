@@ -73,6 +73,12 @@ CASES = {
         }
     ),
     "extensions given": Case(lambda _: {"query": ME, "extensions": {"a": 1}}),
+    "fields of one name that do not merge": Case(
+        lambda u: {
+            "query": "query C($id: ID!) { x: user(id: $id) { username } x: me { username } }",
+            "variables": {"id": u.id},
+        }
+    ),
 }
 
 
