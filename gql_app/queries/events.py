@@ -1,13 +1,27 @@
-"""The statement that publishes an event: `pg_notify` inside the writing transaction."""
+"""The statements that publish events: `pg_notify` inside the writing transaction."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, select
+from collections.abc import Sequence
+
+from sqlalchemy import Text, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _notify = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
 
 
+_payloads = func.unnest(bindparam("payloads", type_=ARRAY(Text))).table_valued("payload")
+
+
+_notify_all = select(func.pg_notify(bindparam("channel"), _payloads.c.payload))
+
+
 async def notify(session: AsyncSession, channel: str, payload: str) -> None:
     """NOTIFY `channel` with `payload` when the session's transaction commits (PostgreSQL)."""
     await session.execute(_notify, {"channel": channel, "payload": payload})
+
+
+async def notify_all(session: AsyncSession, channel: str, payloads: Sequence[str]) -> None:
+    """NOTIFY `channel` with each of `payloads`, in order, in one statement (PostgreSQL)."""
+    await session.execute(_notify_all, {"channel": channel, "payloads": list(payloads)})

@@ -17,7 +17,7 @@ from gql_app import queries
 from gql_app.core.config import load_settings
 from gql_app.db import create_engine
 from gql_app.db.models import utcnow
-from gql_app.domain.security import new_token
+from gql_app.domain.security import hash_password, new_token
 from gql_app.graphql.ids import encode_global_id
 from tests.support.app import AuthUser, bearer_headers
 from tests.support.sessions import request_session
@@ -45,23 +45,46 @@ UPDATE_POST = (
 )
 
 
-async def make_member(url: str, username: str) -> AuthUser:
-    """A user with a live token, written straight into the database of `url`."""
+async def make_member(
+    url: str,
+    username: str,
+    *,
+    password: str | None = None,
+    expires_in: timedelta = timedelta(days=1),
+) -> AuthUser:
+    """A user with a token live for `expires_in`, written straight into the database of `url`
+    (with `password`, if given: the account mutations ask for it)."""
+    password_hash = await hash_password(password) if password is not None else "-"
+    engine = create_engine(load_settings(database_url=url), pooled=False)
+    session = request_session(engine)
+    try:
+        async with session.transaction(write=True) as db:
+            user = await queries.create_user(
+                db, username=username, email=f"{username}@example.com", password_hash=password_hash
+            )
+    finally:
+        await session.close()
+        await engine.dispose()
+    headers = await another_token(url, user.id, expires_in=expires_in)
+    return AuthUser(user.id, encode_global_id("User", user.id), username, headers)
+
+
+async def another_token(
+    url: str, user_pk: int, *, expires_in: timedelta = timedelta(days=1)
+) -> dict[str, str]:
+    """A new token of the user, live for `expires_in`: the headers that send it."""
     engine = create_engine(load_settings(database_url=url), pooled=False)
     session = request_session(engine)
     token, token_hash = new_token()
     try:
         async with session.transaction(write=True) as db:
-            user = await queries.create_user(
-                db, username=username, email=f"{username}@example.com", password_hash="-"
-            )
             await queries.create_token(
-                db, user_id=user.id, token_hash=token_hash, expires_at=utcnow() + timedelta(days=1)
+                db, user_id=user_pk, token_hash=token_hash, expires_at=utcnow() + expires_in
             )
     finally:
         await session.close()
         await engine.dispose()
-    return AuthUser(user.id, encode_global_id("User", user.id), username, bearer_headers(token))
+    return bearer_headers(token)
 
 
 async def call(base_url: str, query: str, user: AuthUser, **variables: Any) -> dict[str, Any]:
