@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(10.0, gt=0)
     ws_keepalive_seconds: float = Field(15.0, gt=0, description="between server pings")
     ws_auth_recheck_seconds: float = Field(2.0, gt=0, description="token still valid?")
+    # An idle LISTEN connection is pinged this often, and lost if a ping is not answered
+    # within as long: a connection dropped without a packet is replaced within twice this.
+    listen_ping_seconds: float = Field(5.0, gt=0)
 
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1, description="per account and client address")

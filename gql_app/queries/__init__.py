@@ -52,7 +52,7 @@ from gql_app.queries.content import (
     post_author_id,
     update_post,
 )
-from gql_app.queries.events import notify, notify_all
+from gql_app.queries.events import notify, notify_all, ping_listener
 from gql_app.queries.pages import (
     COMMENTS_NEWEST,
     COMMENTS_OLDEST,
@@ -156,6 +156,7 @@ __all__ = [
     "persisted_document",
     "persisted_documents",
     "ping",
+    "ping_listener",
     "post_author_id",
     "posts_by_ids",
     "register_documents",

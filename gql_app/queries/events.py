@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
 from sqlalchemy import Text, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+
+# The LISTEN connection's liveness check, on the driver's own connection (db/listener.py).
+_LISTENER_PING = "SELECT 1"
+
 
 _notify = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
 
@@ -25,3 +30,8 @@ async def notify(session: AsyncSession, channel: str, payload: str) -> None:
 async def notify_all(session: AsyncSession, channel: str, payloads: Sequence[str]) -> None:
     """NOTIFY `channel` with each of `payloads`, in order, in one statement (PostgreSQL)."""
     await session.execute(_notify_all, {"channel": channel, "payloads": list(payloads)})
+
+
+async def ping_listener(connection: asyncpg.Connection) -> None:
+    """One round trip on the LISTEN connection."""
+    await connection.execute(_LISTENER_PING)
