@@ -16,10 +16,10 @@ _LISTENER_PING = "SELECT 1"
 _notify = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
 
 
-_payloads = func.unnest(bindparam("payloads", type_=ARRAY(Text))).table_valued("payload")
+_payloads = func.unnest(bindparam("payloads", type_=ARRAY(Text))).column_valued("payload")
 
 
-_notify_all = select(func.pg_notify(bindparam("channel"), _payloads.c.payload))
+_notify_all = select(func.pg_notify(bindparam("channel"), _payloads))
 
 
 async def notify(session: AsyncSession, channel: str, payload: str) -> None:

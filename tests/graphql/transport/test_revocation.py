@@ -22,6 +22,8 @@ from tests.support.app import AuthUser
 from tests.support.realtime import (
     ADD_COMMENT,
     COMMENT_ADDED,
+    DELETE_ACCOUNT,
+    PASSWORD,
     WAIT_SECONDS,
     another_token,
     call,
@@ -33,9 +35,7 @@ from tests.support.realtime import (
 )
 from tests.support.server import serving
 
-PASSWORD = "a password of the test"
 CHANGE_PASSWORD = "mutation($v: ChangePasswordInput!) { changePassword(input: $v) { __typename } }"
-DELETE_ACCOUNT = "mutation($v: DeleteAccountInput!) { deleteAccount(input: $v) { __typename } }"
 LOGOUT = "mutation { logout { __typename } }"
 POST_ADDED = "subscription { postAdded { title } }"
 MULTIPART = "multipart/mixed;subscriptionSpec=1.0, application/json"
