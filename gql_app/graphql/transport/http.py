@@ -52,7 +52,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
-from gql_app.core.errors import OPERATION_RESOLUTION_FAILURE
+from gql_app.core.errors import OPERATION_RESOLUTION_FAILURE, PublicError
 from gql_app.graphql.context import Context as OperationContext
 from gql_app.graphql.execution.response_size import stopped_execution
 from gql_app.graphql.transport.multipart import revocable, streaming_context
@@ -61,6 +61,10 @@ from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overl
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
 METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
+SUBSCRIPTION_NEEDS_STREAM: Final = (
+    "A subscription streams its results: send it over a WebSocket (graphql-transport-ws) or "
+    "with Accept: multipart/mixed;subscriptionSpec=1.0."
+)
 # The methods HTTP defines (RFC 9110 and PATCH) but GET and POST; CONNECT takes no path.
 _OTHER_METHODS: Final = ["HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
@@ -439,7 +443,8 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         """Strawberry's, but an operation GET may not run is a 405, and an unknown operation
         name is a GraphQL request error (its status then follows the media type)."""
         method = request_adapter.method
-        allowed = OperationType.from_http(method)
+        # A subscription streams: over a WebSocket or multipart HTTP, never a single result.
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         if method == "GET" and not self.allow_queries_via_get:
             allowed -= {OperationType.QUERY}
         try:
@@ -453,6 +458,8 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                return _request_error(SUBSCRIPTION_NEEDS_STREAM, PublicError.code)
             reason = error.as_http_error_reason(method)
             if method == "GET":
                 raise _HTTPError(405, reason, {"Allow": "POST"}, METHOD_NOT_ALLOWED) from error
