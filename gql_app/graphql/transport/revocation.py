@@ -29,7 +29,7 @@ from gql_app.db.models import utcnow
 logger = logging.getLogger(__name__)
 
 # Tokens checked by one statement at most: SQLite binds each as a parameter of its own and
-# takes no more than 32,766. Below MAX_WEBSOCKETS' default, every token of a worker is one.
+# takes no more than 32,766. Up to MAX_WEBSOCKETS' default, a worker's tokens take one.
 CHECK_BATCH: Final = 10_000
 
 Revoked = Callable[[], None]
