@@ -34,6 +34,7 @@ from gql_app.graphql.read_after import READ_AFTER_HEADER
 from gql_app.graphql.transport.fanout import Fanout
 from gql_app.graphql.transport.fast_path import FastQueryPath
 from gql_app.graphql.transport.persisted import PersistedDocuments
+from gql_app.graphql.transport.revocation import Revocations
 from gql_app.graphql.transport.router import create_graphql_router
 from gql_app.http.admission import ConcurrencyLimitMiddleware
 from gql_app.http.body_limit import BodySizeLimitMiddleware
@@ -99,10 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         attach_resources(app, Resources(settings, engine, sessionmaker, loop))
         app.state.fanout = fanout = Fanout(settings, engine, sessionmaker)
         await fanout.start()
+        app.state.revocations = revocations = Revocations(settings, sessionmaker)
+        await revocations.start()
         tune_collector(settings.gc_young_threshold)
         try:
             yield
         finally:
+            await revocations.stop()
             await fanout.stop()
             if replicas is not None:
                 await replicas.close()

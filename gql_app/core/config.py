@@ -205,6 +205,9 @@ class Settings(BaseSettings):
     ws_auth_recheck_seconds: float = Field(2.0, gt=0, description="token still valid?")
     # Off: per-socket zlib state and a compression per message per socket (bench/RESULTS.md).
     ws_per_message_deflate: bool = False
+    # An idle LISTEN connection is pinged this often, and lost if a ping is not answered
+    # within as long: a connection dropped without a packet is replaced within twice this.
+    listen_ping_seconds: float = Field(5.0, gt=0)
 
     token_ttl_days: int = Field(14, ge=1, le=3650)
     login_max_failures: int = Field(5, ge=1, description="per account and client address")

@@ -5,7 +5,9 @@ shared, and its LISTEN would follow it), and never through a transaction-pooling
 which hands each transaction another server connection and so loses LISTEN
 (`LISTEN_DATABASE_URL`, checked at start-up). When the connection breaks (the server
 restarted or closed it), it is made again with backoff; what was notified in between is
-not seen (README, "Real-time").
+not seen (README, "Real-time"). A connection can also die without a word (a network drop,
+a firewall forgetting it): nothing arrives, not even an error. So the idle connection is
+pinged every `LISTEN_PING_SECONDS`, and one that does not answer within as long is lost.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from gql_app import queries
 from gql_app.core.config import Settings, normalize_database_url
 from gql_app.core.events import CHANNEL
 from gql_app.db.postgresql import APPLICATION_NAME, PoolShape, _postgres_connect_args
@@ -84,7 +87,13 @@ class NotificationListener:
         try:
             await connection.add_listener(CHANNEL, self._notified)
             self.listening.set()
-            await lost.wait()
+            ping = self._settings.listen_ping_seconds
+            while not lost.is_set():
+                try:
+                    await asyncio.wait_for(lost.wait(), ping)
+                except TimeoutError:
+                    async with asyncio.timeout(ping):  # unanswered: TimeoutError, lost
+                        await queries.ping_listener(connection)
         finally:
             self.listening.clear()
             connection.terminate()

@@ -26,10 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app import queries
 from gql_app.core.config import Settings
+from gql_app.core.events import Event, EventKind
 from gql_app.db import RequestSession
 from gql_app.db.models import User, utcnow
 from gql_app.domain import input as account_input
 from gql_app.domain import throttle
+from gql_app.domain.events import publish_all
 from gql_app.domain.security import PasswordHashBusy, hash_password, new_token, verify_password
 from gql_app.queries import EmailTakenError, UsernameTakenError
 
@@ -225,14 +227,17 @@ async def update_profile(db: RequestSession, *, user: User, username: str, email
 async def delete_account(
     db: RequestSession, settings: Settings, *, user: User, password: str, address: str
 ) -> int:
-    """Delete the user (their posts, comments and tokens go with them); their id."""
+    """Delete the user (their posts, comments and tokens go with them); their id. Each
+    post's deletion is published, as `deletePost` publishes it."""
     attempt = await _confirm_password(
         db, settings, user, password, field="password", address=address
     )
 
     async def delete(session: AsyncSession) -> None:
         await throttle.succeeded(session, attempt)
-        await queries.delete_user(session, user.id)
+        post_ids = await queries.delete_user(session, user.id)
+        deleted = [Event(EventKind.POST_DELETED, post, post, user.id) for post in post_ids]
+        await publish_all(session, deleted)  # completes the subscriptions on each post
 
     await db.run(delete, write=True)
     return user.id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql_app import queries
@@ -15,3 +17,14 @@ async def publish(session: AsyncSession, event: Event) -> None:
         publish_on_commit(session, event.payload())
     else:
         await queries.notify(session, CHANNEL, event.payload())
+
+
+async def publish_all(session: AsyncSession, events: Sequence[Event]) -> None:
+    """`publish` each of `events`, in order (on PostgreSQL in one statement)."""
+    if not events:
+        return
+    if notifies_in_process(session):
+        for event in events:
+            publish_on_commit(session, event.payload())
+    else:
+        await queries.notify_all(session, CHANNEL, [event.payload() for event in events])

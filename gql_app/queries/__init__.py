@@ -15,6 +15,7 @@ from gql_app.queries.accounts import (
     create_token,
     create_user,
     delete_user,
+    live_token_hashes,
     login_name_of,
     revoke_other_tokens,
     revoke_token,
@@ -51,7 +52,7 @@ from gql_app.queries.content import (
     post_author_id,
     update_post,
 )
-from gql_app.queries.events import notify
+from gql_app.queries.events import notify, notify_all, ping_listener
 from gql_app.queries.pages import (
     COMMENTS_NEWEST,
     COMMENTS_OLDEST,
@@ -153,13 +154,16 @@ __all__ = [
     "insert_post",
     "insert_posts",
     "insert_users",
+    "live_token_hashes",
     "login_name_of",
     "notify",
+    "notify_all",
     "optional_of",
     "page_of",
     "persisted_document",
     "persisted_documents",
     "ping",
+    "ping_listener",
     "post_author_id",
     "posts_by_ids",
     "register_documents",

@@ -18,8 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gql_app.db import unique_violation
-from gql_app.db.models import AuthToken, LoginFailure, User, UTCDateTime, login_name
+from gql_app.db import Reads, one_of, unique_violation
+from gql_app.db.models import AuthToken, LoginFailure, Post, User, UTCDateTime, login_name
 
 
 class UsernameTakenError(Exception):
@@ -65,6 +65,15 @@ _user_by_token_hash = (
 )
 
 
+# Which of many tokens are still live: one statement for every socket of a worker (on
+# PostgreSQL one array parameter, so one prepared text whatever the number of tokens).
+_live_token_hashes = select(AuthToken.token_hash).where(
+    one_of(AuthToken.token_hash, "hashes"),
+    AuthToken.revoked_at.is_(None),
+    AuthToken.expires_at > bindparam("now"),
+)
+
+
 _update_profile = (
     update(User)
     .where(User.id == bindparam("user_id"))
@@ -85,6 +94,15 @@ _set_password_hash = (
 
 
 _delete_user = delete(User).where(User.id == bindparam("user_id"))
+
+
+# A deleted user's posts are deleted first, and named, so that each deletion is published.
+# The user's row is locked before: a post of theirs being written is waited for (or waits,
+# then fails on the missing author), so no post is left for the cascade to delete unnamed.
+_lock_user = select(User.id).where(User.id == bindparam("user_id")).with_for_update()
+
+
+_delete_posts_of = delete(Post).where(Post.author_id == bindparam("author_id")).returning(Post.id)
 
 
 # A bound name equal to a column of an UPDATE's table is reserved: hence "hash", "owner_id".
@@ -183,6 +201,15 @@ async def user_by_token_hash(session: AsyncSession, token_hash: str, now: dateti
     return result.scalar_one_or_none()
 
 
+async def live_token_hashes(
+    session: AsyncSession | Reads, token_hashes: Sequence[str], now: datetime
+) -> set[str]:
+    """Those of `token_hashes` that are live (unexpired, unrevoked); a deleted user's tokens
+    were deleted with them."""
+    rows = await session.execute(_live_token_hashes, {"hashes": list(token_hashes), "now": now})
+    return {row[0] for row in rows}
+
+
 async def create_token(
     session: AsyncSession, *, user_id: int, token_hash: str, expires_at: datetime
 ) -> AuthToken:
@@ -234,9 +261,14 @@ async def set_password_hash(session: AsyncSession, user_id: int, password_hash: 
     (await session.execute(_set_password_hash, params)).scalar_one()
 
 
-async def delete_user(session: AsyncSession, user_id: int) -> None:
-    """Delete a user and, by cascade, their posts, comments and tokens."""
+async def delete_user(session: AsyncSession, user_id: int) -> list[int]:
+    """Delete a user and their posts, and by cascade their comments and tokens; the ids of
+    the posts deleted, in order."""
+    await session.execute(_lock_user, {"user_id": user_id})
+    posts = await session.execute(_delete_posts_of, {"author_id": user_id})
+    post_ids = sorted(posts.scalars())
     await session.execute(_delete_user, {"user_id": user_id})
+    return post_ids
 
 
 async def revoke_token(session: AsyncSession, token_hash: str, now: datetime) -> bool:

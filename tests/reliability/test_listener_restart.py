@@ -1,14 +1,18 @@
-"""Issue 14: the worker's LISTEN connection survives a PostgreSQL restart. A subscription
-opened before the restart stays open and receives what is committed after it, and once the
-sockets close no connection of the app is left busy or idle in transaction."""
+"""Issue 14: the worker's LISTEN connection survives a PostgreSQL restart, the termination of
+its backend, and a network drop that sends no packet (found by its ping). A subscription
+opened before stays open and receives what is committed after it, and once the sockets
+close no connection of the app is left busy or idle in transaction."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from tests.reliability.conftest import assert_no_leaks, settled_connections
-from tests.support.postgres import PostgresCluster
+from tests.support.net import SilencingProxy
+from tests.support.postgres import PostgresCluster, execute_sql
 from tests.support.realtime import (
     ADD_COMMENT,
     COMMENT_ADDED,
@@ -20,6 +24,11 @@ from tests.support.realtime import (
     until_live,
 )
 from tests.support.server import serving
+
+_TERMINATE_LISTENER = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+    " WHERE application_name = 'gql_app_listener'"
+)
 
 
 async def test_a_subscription_receives_events_again_after_postgres_restarts(
@@ -42,3 +51,50 @@ async def test_a_subscription_receives_events_again_after_postgres_restarts(
         states = await settled_connections(reliability_url, limit=3)
     assert after["payload"]["data"]["commentAdded"]["body"].startswith("probe")
     assert_no_leaks(states, limit=3)
+
+
+async def test_a_subscription_receives_events_again_after_the_listeners_backend_is_killed(
+    reliability_url: str, tmp_path: Path
+) -> None:
+    author = await make_member(reliability_url, "terminated")
+    with serving(reliability_url, tmp_path / "serve.log", db_pool_size=2) as served:
+        post = await new_post(served.base_url, author)
+        socket = await connected(served.base_url)
+        await subscribe(socket, "1", COMMENT_ADDED, post=post)
+
+        async def probe(attempt: int) -> None:
+            await call(served.base_url, ADD_COMMENT, author, post=post, body=f"probe {attempt}")
+
+        await until_live(socket, probe)
+        await execute_sql(reliability_url, _TERMINATE_LISTENER)
+        after = await until_live(socket, probe)
+        await socket.close()
+    assert after["payload"]["data"]["commentAdded"]["body"].startswith("probe")
+
+
+async def test_a_listen_connection_dropped_without_a_packet_is_pinged_and_replaced(
+    reliability_url: str, own_postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    author = await make_member(reliability_url, "silenced")
+    async with SilencingProxy(own_postgres.port) as proxy:
+        listen_url = make_url(reliability_url).set(port=proxy.port).render_as_string(False)
+        with serving(
+            reliability_url,
+            tmp_path / "serve.log",
+            db_pool_size=2,
+            listen_database_url=listen_url,
+            listen_ping_seconds=0.5,
+        ) as served:
+            post = await new_post(served.base_url, author)
+            socket = await connected(served.base_url)
+            await subscribe(socket, "1", COMMENT_ADDED, post=post)
+
+            async def probe(attempt: int) -> None:
+                body = f"probe {attempt}"
+                await call(served.base_url, ADD_COMMENT, author, post=post, body=body)
+
+            await until_live(socket, probe)
+            proxy.silence()
+            after = await until_live(socket, probe)
+            await socket.close()
+    assert after["payload"]["data"]["commentAdded"]["body"].startswith("probe")

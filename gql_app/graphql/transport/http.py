@@ -43,21 +43,28 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.fastapi.router import Context
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, GraphQLRequestProtocol
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.streaming import AsyncTextStream, HTTPStreamTransport
 from strawberry.http.typevars import RootValue
 from strawberry.schema.base import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
-from gql_app.core.errors import OPERATION_RESOLUTION_FAILURE
+from gql_app.core.errors import OPERATION_RESOLUTION_FAILURE, PublicError
+from gql_app.graphql.context import Context as OperationContext
 from gql_app.graphql.execution.response_size import stopped_execution
+from gql_app.graphql.transport.multipart import revocable, streaming_context
 from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overlong_integer
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
 JSON: Final = "application/json"
 METHOD_NOT_ALLOWED: Final = "METHOD_NOT_ALLOWED"
+SUBSCRIPTION_NEEDS_STREAM: Final = (
+    "A subscription streams its results: send it over a WebSocket (graphql-transport-ws) or "
+    "with Accept: multipart/mixed;subscriptionSpec=1.0."
+)
 # The methods HTTP defines (RFC 9110 and PATCH) but GET and POST; CONNECT takes no path.
 _OTHER_METHODS: Final = ["HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 
@@ -311,12 +318,26 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
                 reason = f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE_JSON} or {JSON}."
                 return self._error_response(HTTPException(406, reason), JSON)
         token = _response_media_type.set(media_type)
+        streaming = streaming_context.set(
+            context if media_type is None and isinstance(context, OperationContext) else None
+        )
         try:
             return await super().run(request, context, root_value)
         except HTTPException as error:
             return self._error_response(error, media_type or JSON)
         finally:
+            streaming_context.reset(streaming)
             _response_media_type.reset(token)
+
+    def _stream_result(
+        self,
+        request: Request,
+        result: SubscriptionExecutionResult,
+        transport: HTTPStreamTransport,
+    ) -> AsyncTextStream:
+        """Strawberry's stream, ended when its token is revoked (multipart.py)."""
+        watched, transport = revocable(request.scope, result, transport, self.encode_json_string)
+        return super()._stream_result(request, watched, transport)
 
     def wants_stream(self, headers: Mapping[str, str]) -> bool:
         """The client asks for a streaming transport (multipart or server-sent events)."""
@@ -422,7 +443,8 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         """Strawberry's, but an operation GET may not run is a 405, and an unknown operation
         name is a GraphQL request error (its status then follows the media type)."""
         method = request_adapter.method
-        allowed = OperationType.from_http(method)
+        # A subscription streams: over a WebSocket or multipart HTTP, never a single result.
+        allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
         if method == "GET" and not self.allow_queries_via_get:
             allowed -= {OperationType.QUERY}
         try:
@@ -436,6 +458,8 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
                 operation_extensions=request_data.extensions,
             )
         except InvalidOperationTypeError as error:
+            if error.operation_type is OperationType.SUBSCRIPTION:
+                return _request_error(SUBSCRIPTION_NEEDS_STREAM, PublicError.code)
             reason = error.as_http_error_reason(method)
             if method == "GET":
                 raise _HTTPError(405, reason, {"Allow": "POST"}, METHOD_NOT_ALLOWED) from error

@@ -15,8 +15,9 @@ Every bad input ends in the protocol's answer, never a 500 nor a logged error:
 
 The connection authenticates once, in `connection_init` (`{"Authorization": "Bearer ..."}`,
 the key in any case) or else with the upgrade request's `Authorization` header; anonymous
-connections may subscribe. Its token is checked again every `WS_AUTH_RECHECK_SECONDS`: once
-revoked or expired, or its user deleted, the socket is closed with 4403.
+connections may subscribe. Its token is checked again every `WS_AUTH_RECHECK_SECONDS`, with
+every other socket's of the worker in one statement (revocation.py): once revoked or
+expired, or its user deleted, the socket is closed with 4403.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from enum import IntEnum
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from gql_app.db.models import utcnow
 from gql_app.domain.security import bearer_token, hash_token
 from gql_app.graphql.schema import Schema
 from gql_app.graphql.transport.resolution import SinkClosed, resolve
+from gql_app.graphql.transport.revocation import revocations_of
 from gql_app.graphql.transport.shared import FellBehind, SharedSubscriptions, is_subscription
 
 PROTOCOL: Final = "graphql-transport-ws"
@@ -143,6 +145,7 @@ class _Connection:
         self.closed = False
         self.operations: dict[str, asyncio.Task[None]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.unwatch: Callable[[], None] | None = None  # the token's watch (revocation.py)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = self.resources.loop.create_task(work)
@@ -166,6 +169,8 @@ class _Connection:
             pass
         finally:
             self.closed = True
+            if self.unwatch is not None:
+                self.unwatch()
             for task in list(self.tasks):
                 task.cancel()
             for task in list(self.tasks):
@@ -242,10 +247,12 @@ class _Connection:
             except PublicError:  # the database is down or busy: not the client's fault
                 await self.close(CloseCode.TRY_AGAIN_LATER, "Try again later")
                 return
-            if not valid:
+            if not valid or self.token_hash is None:
                 await self.close(CloseCode.FORBIDDEN, "Forbidden: invalid or expired token")
                 return
-            self._spawn(self._recheck_token())
+            self.unwatch = revocations_of(self.websocket.scope).watch(
+                self.token_hash, self._revoked
+            )
         await self.send({"type": "connection_ack"})
         self.acknowledged = True
         self._spawn(self._keep_alive())
@@ -262,15 +269,8 @@ class _Connection:
         finally:
             await session.close()
 
-    async def _recheck_token(self) -> None:
-        while not self.closed:
-            await asyncio.sleep(self.settings.ws_auth_recheck_seconds)
-            try:
-                valid = await self._token_valid()
-            except PublicError:  # the database is down: judge at the next check
-                continue
-            if not valid:
-                await self.close(CloseCode.FORBIDDEN, "Forbidden: the token was revoked or expired")
+    def _revoked(self) -> None:
+        self._spawn(self.close(CloseCode.FORBIDDEN, "Forbidden: the token was revoked or expired"))
 
     async def _keep_alive(self) -> None:
         with contextlib.suppress(_Closed):

@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from strawberry.schema.schema import Schema as StrawberrySchema
 
+from gql_app.core.config import load_settings
+from gql_app.db import migrate
+from tests.support.postgres import PostgresCluster, execute_sql, run_async_blocking
 from tests.support.server import Served, served_database, serving
 
 ALLOWED_ORIGIN = "https://app.example.com"
@@ -52,6 +56,23 @@ def live(
         if request.param == "postgresql":
             writer = stack.enter_context(serving(url, folder / "writer.log", **REALTIME_SETTINGS))
         yield Live(url, subscribed, writer)
+
+
+@pytest.fixture(scope="package")
+def statements_counted_url(postgres_bindir: Path) -> Iterator[str]:
+    """A PostgreSQL cluster of its own that counts the statements it runs
+    (pg_stat_statements), its `postgres` database at the head migration."""
+    cluster = PostgresCluster(
+        postgres_bindir, extra_options="-c shared_preload_libraries=pg_stat_statements"
+    )
+    cluster.init()
+    cluster.start()
+    try:
+        run_async_blocking(execute_sql(cluster.url, "CREATE EXTENSION pg_stat_statements"))
+        run_async_blocking(migrate.upgrade(load_settings(database_url=cluster.url)))
+        yield cluster.url
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture

@@ -98,3 +98,17 @@ async def test_a_query_sent_as_a_multipart_subscription_is_refused_in_words(live
     ):
         received = [part async for part in parts(response) if part]
     assert received[0]["payload"]["errors"][0]["message"] == "queries are not allowed"
+
+
+async def test_a_subscription_posted_without_the_multipart_accept_is_a_coded_request_error(
+    live: Live,
+) -> None:
+    async with httpx.AsyncClient(base_url=live.subscribed.base_url) as client:
+        response = await client.post(
+            "/graphql", json={"query": "subscription { postAdded { id } }"}
+        )
+    assert response.status_code == 200
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "multipart/mixed;subscriptionSpec=1.0" in error["message"]
+    assert "data" not in response.json()

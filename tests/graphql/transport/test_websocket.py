@@ -14,9 +14,12 @@ from tests.support.app import AuthUser
 from tests.support.realtime import (
     ADD_COMMENT,
     COMMENT_ADDED,
+    DELETE_ACCOUNT,
     DELETE_POST,
+    PASSWORD,
     POST_UPDATED,
     UPDATE_POST,
+    StalledReader,
     call,
     close_code,
     connected,
@@ -30,6 +33,18 @@ from tests.support.realtime import (
 )
 
 LOGOUT = "mutation { logout { __typename } }"
+# A client that stops reading is sent more than the sockets' buffers hold (a few megabytes)
+# and SUBSCRIPTION_QUEUE_SIZE events: 60 events, each with all the post's comments so far
+# (up to 600 kB), 18 MB in all.
+LARGE_COMMENTS = 60
+EVERY_COMMENT = (
+    "subscription($post: ID!) { commentAdded(postId: $post) "
+    "{ body post { comments(first: 100) { edges { node { body } } } } } }"
+)
+
+
+def _large(number: int) -> str:
+    return f"{number:04d}".ljust(10_000, "x")
 
 
 async def member(live: Live) -> AuthUser:
@@ -314,3 +329,55 @@ async def test_compression_offered_by_the_client_is_declined_by_default(live: Li
     assert "permessage-deflate" in socket.request.headers["Sec-WebSocket-Extensions"]
     assert "Sec-WebSocket-Extensions" not in socket.response.headers
     await socket.close()
+
+
+async def test_deleting_an_account_completes_the_subscriptions_on_its_posts(live: Live) -> None:
+    author = await make_member(live.url, f"u{uuid.uuid4().hex[:12]}", password=PASSWORD)
+    commented, updated = (
+        await new_post(live.writer.base_url, author),
+        await new_post(live.writer.base_url, author),
+    )
+    comments, updates = (
+        await connected(live.subscribed.base_url),
+        await connected(live.subscribed.base_url),
+    )
+    await subscribe(comments, "c", COMMENT_ADDED, post=commented)
+    await subscribe(updates, "u", POST_UPDATED, post=updated)
+
+    async def comment(attempt: int) -> None:
+        await call(live.writer.base_url, ADD_COMMENT, author, post=commented, body=f"{attempt}")
+
+    async def update(attempt: int) -> None:
+        await call(live.writer.base_url, UPDATE_POST, author, id=updated, title=f"T {attempt}")
+
+    await until_live(comments, comment)
+    await until_live(updates, update)
+    await call(live.writer.base_url, DELETE_ACCOUNT, author, v={"password": PASSWORD})
+    assert await receive(comments) == {"id": "c", "type": "complete"}
+    assert await receive(updates) == {"id": "u", "type": "complete"}
+    await comments.close()
+    await updates.close()
+
+
+async def test_a_subscriber_that_stops_reading_is_closed_with_4413(live: Live) -> None:
+    author = await member(live)
+    post = await new_post(live.writer.base_url, author)
+    slow = await StalledReader.connect(live.subscribed.base_url)
+    reader = await connected(live.subscribed.base_url)
+
+    async def probe(attempt: int) -> None:
+        await call(live.writer.base_url, ADD_COMMENT, author, post=post, body=f"p{attempt}")
+
+    # One group: the reader sees each event the slow member is offered.
+    for socket in (slow, reader):
+        await subscribe(socket, "1", EVERY_COMMENT, post=post)
+        await until_live(socket, probe)
+    for number in range(LARGE_COMMENTS):  # the slow client reads none of them meanwhile
+        body = _large(number)
+        await call(live.writer.base_url, ADD_COMMENT, author, post=post, body=body)
+        # The group resolved the comment, and offered it to the slow member, before the next.
+        while (await receive(reader))["payload"]["data"]["commentAdded"]["body"] != body:
+            continue
+    assert await slow.close_code() == 4413
+    slow.close()
+    await reader.close()
