@@ -13,7 +13,6 @@ pinged every `LISTEN_PING_SECONDS`, and one that does not answer within as long 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from gql_app import queries
+from gql_app.core.background import Background
 from gql_app.core.config import Settings, normalize_database_url
 from gql_app.core.events import CHANNEL
 from gql_app.db.postgresql import APPLICATION_NAME, PoolShape, _postgres_connect_args
@@ -33,13 +33,12 @@ FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 
 
-class NotificationListener:
+class NotificationListener(Background):
     """LISTENs on `CHANNEL` and calls `deliver(payload)` for each notification, in order."""
 
     def __init__(self, settings: Settings, deliver: Listener) -> None:
         self._settings = settings
         self._deliver = deliver
-        self._task: asyncio.Task[None] | None = None
         # Set while LISTENing: tests and /readyz-like checks may wait for it.
         self.listening = asyncio.Event()
 
@@ -56,20 +55,10 @@ class NotificationListener:
         arguments["server_settings"] = {"application_name": f"{APPLICATION_NAME}_listener"}
         return arguments
 
-    async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
     def _notified(self, _connection: object, _pid: int, _channel: str, payload: object) -> None:
         self._deliver(str(payload))
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         backoff = FIRST_BACKOFF_SECONDS
         while True:
             try:

@@ -11,7 +11,6 @@ the database cannot answer (down, busy) decides nothing: the next one judges.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from functools import partial
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import Scope
 
 from gql_app import queries
+from gql_app.core.background import Background
 from gql_app.core.config import Settings
 from gql_app.core.errors import PublicError
 from gql_app.db import RequestSession
@@ -36,29 +36,18 @@ Revoked = Callable[[], None]
 T = TypeVar("T")
 
 
-class Revocations:
+class Revocations(Background):
     """The worker's registry of watched tokens, and the task that checks them."""
 
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._interval = settings.ws_auth_recheck_seconds
         self._sessionmaker = sessionmaker
         self._watchers: dict[str, list[Revoked]] = {}
-        self._task: asyncio.Task[None] | None = None
 
     @property
     def tokens(self) -> int:
         """How many distinct tokens are watched."""
         return len(self._watchers)
-
-    async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     def watch(self, token_hash: str, revoked: Revoked) -> Callable[[], None]:
         """Call `revoked()` (once) when the token stops being live; returns the way to stop
@@ -74,7 +63,7 @@ class Revocations:
 
         return forget
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:
