@@ -11,11 +11,14 @@ class Counting(Background):
     def __init__(self) -> None:
         self.ticks = 0
         self.cancelled = False
+        self.ticked = asyncio.Event()
 
     async def run(self) -> None:
         try:
             while True:
                 self.ticks += 1
+                if self.ticks == 3:
+                    self.ticked.set()
                 await asyncio.sleep(0)
         except asyncio.CancelledError:
             self.cancelled = True
@@ -25,8 +28,7 @@ class Counting(Background):
 async def test_a_started_duty_runs_until_stop_cancels_it_and_waits() -> None:
     duty = Counting()
     await duty.start()
-    while duty.ticks < 3:
-        await asyncio.sleep(0)
+    await duty.ticked.wait()
     await duty.stop()
     assert duty.cancelled
     ticks = duty.ticks
