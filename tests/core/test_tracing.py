@@ -24,6 +24,7 @@ from gql_app.core import observability, tracing
 from gql_app.core.config import load_settings
 from gql_app.core.observability import LogFormatter
 from gql_app.db.reads import _DriverReads
+from gql_app.graphql.transport.fast_mutation import FastMutations
 from tests.support.app import AppWith, MakePost, MakeUser, graphql_data, post_graphql
 
 NESTED = """query Nested($name: String!) { userByUsername(username: $name) {
@@ -169,6 +170,36 @@ async def test_a_mutation_has_its_write_unit_under_its_operation(
     statements = [statement[0] for _, unit in units for statement in unit]
     assert any(statement.startswith("UPDATE") for statement in statements)
     assert all(span.status.status_code is not StatusCode.ERROR for span in _named(spans, name))
+
+
+async def test_a_mutation_has_the_same_span_tree_on_the_full_and_the_fast_path(
+    app_with: AppWith,
+    make_user: MakeUser,
+    make_post: MakePost,
+    spans: InMemorySpanExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served = []
+    serve = FastMutations.serve
+
+    async def counted(self: FastMutations, *args: Any, **kwargs: Any) -> Any:
+        served.append(True)
+        return await serve(self, *args, **kwargs)
+
+    monkeypatch.setattr(FastMutations, "serve", counted)
+    alice = await make_user("alice")
+    post = await make_post(alice)
+    trees = []
+    async with app_with(otel_traces_exporter="console") as client:
+        for _ in ("full path", "fast path"):
+            response = await post_graphql(client, UPDATE, {"id": post}, headers=alice.headers)
+            assert response.json()["data"]["updatePost"]["__typename"] == "UpdatePostSuccess"
+            trees.append(_tree(spans.get_finished_spans()))
+            spans.clear()
+    assert served == [True]  # the second, and only the second
+    assert trees[0] == trees[1]
+    ((http, (operation,)),) = trees[0]
+    assert (http, operation[0]) == ("POST /graphql", "mutation Update")
 
 
 async def test_a_failed_unit_of_work_has_an_error_span(
