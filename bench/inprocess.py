@@ -2,7 +2,8 @@
 
 Drives gql_app's ASGI app in this process (no HTTP server, no load generator: only the
 database shares the machine with it) with requests of one operation of bench/operations.py,
-`--concurrency` at a time, and prints the process CPU time per request, the garbage
+`--concurrency` at a time (a signed-in one, such as `write`, with the bearer tokens of
+bench/workload.py's `sign_in`), and prints the process CPU time per request, the garbage
 collector's part of it (the process CPU time of each collection, from `gc.callbacks`; its
 collections per request, the longest), and Python calls per request (cProfile, over another
 tenth of the requests), with how many of those calls are gql_app's observability and how
@@ -30,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.database import asyncpg_dsn
+from bench.load import Request
 from bench.operations import BY_NAME
-from bench.workload import read_rows
+from bench.workload import read_rows, sign_in
 from gql_app.app import create_app
 from gql_app.core.config import Settings, load_settings
 from tests.support.app import graphql_post_scope
@@ -49,8 +51,9 @@ class FailedRequest(Exception):
     """A request was not answered 200 with `data` and no `errors`."""
 
 
-async def drive(app: Any, body: bytes) -> bytes:
-    """POST `body` to the app's `/graphql` as a server would; the response body."""
+async def drive(app: Any, request: Request) -> bytes:
+    """POST `request` to the app's `/graphql` as a server would; the response body."""
+    body = request.body
     messages: list[dict[str, Any]] = []
     received = False
 
@@ -69,6 +72,11 @@ async def drive(app: Any, body: bytes) -> bytes:
             (b"host", b"bench"),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            *(
+                ((b"authorization", f"Bearer {request.token}".encode()),)
+                if request.token is not None
+                else ()
+            ),
         ]
     )
     await app(scope, receive, send)
@@ -100,7 +108,7 @@ class Measured:
         )
 
 
-async def _concurrently(app: Any, bodies: Sequence[bytes], concurrency: int) -> None:
+async def _concurrently(app: Any, bodies: Sequence[Request], concurrency: int) -> None:
     waiting = list(reversed(bodies))
 
     async def client() -> None:
@@ -110,7 +118,7 @@ async def _concurrently(app: Any, bodies: Sequence[bytes], concurrency: int) -> 
     await asyncio.gather(*(client() for _ in range(concurrency)))
 
 
-async def measure(app: Any, bodies: Sequence[bytes], concurrency: int) -> Measured:
+async def measure(app: Any, bodies: Sequence[Request], concurrency: int) -> Measured:
     """Run `bodies` through the started `app`, timed; then a tenth of them again, profiled."""
     pauses: list[float] = []
     started = [0.0]
@@ -165,12 +173,16 @@ def settings_for(mode: str) -> Settings:
 
 async def _main(args: argparse.Namespace) -> None:
     settings = settings_for(args.mode)
-    rows = await read_rows(asyncpg_dsn(settings.database_url))
+    dsn = asyncpg_dsn(settings.database_url)
+    rows = await read_rows(dsn)
+    operations = [BY_NAME[name] for name in args.ops.split(",")]
+    signed_in = any(operation.signed_in for operation in operations)
+    tokens = await sign_in(dsn, rows.user_ids) if signed_in else []
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        for name in args.ops.split(","):
-            operation = BY_NAME[name]
-            bodies = [operation.body(i, rows) for i in range(max(args.requests, args.warmup))]
+        for operation in operations:
+            name = operation.name
+            bodies = operation.requests(max(args.requests, args.warmup), rows, tokens)
             for body in bodies[: args.warmup]:
                 await drive(app, body)
             if not args.requests:
@@ -181,9 +193,7 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
-    parser.add_argument(
-        "--ops", default="tiny,page,nested", help="read operations, comma-separated"
-    )
+    parser.add_argument("--ops", default="tiny,page,nested", help="operations, comma-separated")
     parser.add_argument("--requests", type=int, default=200, help="measured requests of each")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests first")
     parser.add_argument("--concurrency", type=int, default=8, help="requests at a time")

@@ -16,6 +16,12 @@ from typing import Final
 CHANNEL: Final = "gql_app_events"
 
 
+# What joins a payload's fields: the kind, then the post's, the row's and the author's ids.
+# PostgreSQL joins them alike when a write notifies in its own statement
+# (gql_app/queries/events.py, `notifying`).
+SEPARATOR: Final = ":"
+
+
 class EventKind(StrEnum):
     COMMENT_ADDED = "comment_added"
     POST_ADDED = "post_added"
@@ -34,12 +40,12 @@ class Event:
     author_id: int
 
     def payload(self) -> str:
-        return f"{self.kind}:{self.post_id}:{self.row_id}:{self.author_id}"
+        return SEPARATOR.join((self.kind, str(self.post_id), str(self.row_id), str(self.author_id)))
 
 
 def parse_event(payload: str) -> Event | None:
     """The event of `payload`, or None if it is not one this version writes."""
-    kind, *ids = payload.split(":")
+    kind, *ids = payload.split(SEPARATOR)
     if kind not in EventKind.__members__.values() or len(ids) != 3:
         return None
     try:

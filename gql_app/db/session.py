@@ -12,8 +12,9 @@ from collections.abc import (
     Iterator,
 )
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
@@ -136,6 +137,7 @@ class RequestSession:
         self._autocommit_reads = bool(bind.get_execution_options().get(AUTOCOMMIT_READS_OPTION))
         self._plans = _driver_plans(bind) if self._autocommit_reads else None
         self._wrote = False
+        self._adopted: list[object] = []  # for the session to hold (`adopt`)
         # Where read units may go (DESIGN.md contract 13): the replicas that replayed
         # `read_after` (a commit position the client saw); None: the primary only.
         self._replicas = replicas_of(bind)
@@ -191,6 +193,9 @@ class RequestSession:
             with _public_database_errors():
                 try:
                     await session.begin()
+                    if self._adopted:
+                        session.add_all(self._adopted)
+                        self._adopted.clear()
                     if write:
                         await session.connection(execution_options={WRITE_OPTION: True})
                     elif self._autocommit_reads:
@@ -224,7 +229,7 @@ class RequestSession:
 
         return await _once_more_if_stale(attempt, "the unit of work")
 
-    async def read(self, work: Callable[[Reads], Awaitable[T]]) -> T:
+    async def read(self, work: Callable[[Reads], Awaitable[T]], *, primary: bool = False) -> T:
         """`await work(reads)` as one unit of work that only reads.
 
         What the DataLoaders run: no ORM session, transaction object or identity map. On
@@ -239,12 +244,13 @@ class RequestSession:
         With replicas (`replicas_of`), a read unit goes to one in rotation that replayed the
         request's `read_after`, unless the session wrote or was told `use_primary`; a read
         that fails there because of the replica (its connection, a recovery conflict, a
-        full pool) runs again on the primary. `transaction()` units always use the primary:
-        the viewer's lookup among them (DESIGN.md contract 13).
+        full pool) runs again on the primary. `transaction()` units always use the primary,
+        and so does a read with `primary=True` (the viewer's lookup: DESIGN.md contract 13),
+        whatever the session's other reads do.
         """
         async with self._turn():
             with _public_database_errors():
-                replicas = self._replicas
+                replicas = None if primary else self._replicas
                 if replicas is not None and (replica := replicas.pick(self._after)) is not None:
                     try:
                         return await _once_more_if_stale(
@@ -304,6 +310,23 @@ class RequestSession:
                 await greenlet_spawn(fairy.close)
             else:
                 fairy.close()
+
+    def adopt(self, instance: T) -> T:
+        """The session's object for the row of `instance`, a detached ORM object read outside
+        the session (`read`): the one the session holds already, else `instance`, which the
+        session holds from its next unit of work on as if that unit had loaded it (added
+        once the unit's transaction began: an add outside one would begin one). A later
+        unit's ORM statements (an UPDATE … RETURNING of that row) then refresh it in place.
+        No statement runs."""
+        if self._closed:
+            raise SessionClosedError("the request is over: its session is closed")
+        if self._session is not None:
+            key = inspect(instance).key
+            held = self._session.identity_map.get(key) if key is not None else None
+            if held is not None:
+                return cast(T, held)
+        self._adopted.append(instance)
+        return instance
 
     @asynccontextmanager
     async def _turn(self) -> AsyncIterator[None]:

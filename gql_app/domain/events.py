@@ -11,6 +11,12 @@ from gql_app.core.events import CHANNEL, Event
 from gql_app.db.events import notifies_in_process, publish_on_commit
 
 
+def notifies_in_statement(session: AsyncSession) -> bool:
+    """Whether the session's content writes NOTIFY their event in their own statement (their
+    `notify=True`, on PostgreSQL: one round trip fewer); otherwise the writer `publish`es it."""
+    return not notifies_in_process(session)
+
+
 async def publish(session: AsyncSession, event: Event) -> None:
     """Publish `event` when the session's transaction commits; a rollback publishes nothing."""
     if notifies_in_process(session):

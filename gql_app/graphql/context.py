@@ -110,10 +110,17 @@ class Context(BaseContext):
         return await self._viewer
 
     async def _find_viewer(self) -> User | None:
-        if self.token_hash is None:
+        """Read on the primary (DESIGN.md contract 13) in a read unit, then held by the
+        session as the ORM object it would have loaded (`RequestSession.adopt`): account
+        mutations change the viewer in place."""
+        token_hash = self.token_hash
+        if token_hash is None:
             return None
-        async with self.db.transaction() as session:
-            return await queries.user_by_token_hash(session, self.token_hash, utcnow())
+        now = utcnow()
+        user = await self.db.read(
+            lambda reads: queries.user_by_token_hash(reads, token_hash, now), primary=True
+        )
+        return self.db.adopt(user) if user is not None else None
 
 
 class _OperationContext:

@@ -18,7 +18,7 @@ from gql_app import queries
 from gql_app.core.errors import BadUserInput
 from gql_app.core.events import Event, EventKind
 from gql_app.db import models
-from gql_app.domain.events import publish
+from gql_app.domain.events import notifies_in_statement, publish
 from gql_app.domain.input import InvalidInput, text
 from gql_app.graphql.errors import (
     Error,
@@ -205,10 +205,12 @@ class ContentMutation:
         now = models.utcnow()
 
         async def insert(session: AsyncSession) -> queries.Record:
+            notified = notifies_in_statement(session)
             row = await queries.insert_post(
-                session, author_id=author_id, title=title, body=body, now=now
+                session, author_id=author_id, title=title, body=body, now=now, notify=notified
             )
-            await publish(session, Event(EventKind.POST_ADDED, row[0], row[0], author_id))
+            if not notified:
+                await publish(session, Event(EventKind.POST_ADDED, row[0], row[0], author_id))
             return row
 
         try:
@@ -243,6 +245,7 @@ class ContentMutation:
         )
 
         async def update(session: AsyncSession) -> queries.Record:
+            notified = notifies_in_statement(session)
             row = await queries.update_post(
                 session,
                 post_id=post_id,
@@ -250,11 +253,13 @@ class ContentMutation:
                 title=title,
                 body=body,
                 now=models.utcnow(),
+                notify=notified,
             )
             if row is None:
                 author = await queries.post_author_id(session, post_id)
                 raise _absent_or_forbidden(author, "post")
-            await publish(session, Event(EventKind.POST_UPDATED, post_id, post_id, author_id))
+            if not notified:
+                await publish(session, Event(EventKind.POST_UPDATED, post_id, post_id, author_id))
             return row
 
         row = await info.context.db.run(update, write=True)
@@ -271,10 +276,14 @@ class ContentMutation:
         post_id = _id("id", input.id, "Post")
 
         async def delete(session: AsyncSession) -> None:
-            if not await queries.delete_post(session, post_id=post_id, author_id=author_id):
+            notified = notifies_in_statement(session)
+            if not await queries.delete_post(
+                session, post_id=post_id, author_id=author_id, notify=notified
+            ):
                 author = await queries.post_author_id(session, post_id)
                 raise _absent_or_forbidden(author, "post")
-            await publish(session, Event(EventKind.POST_DELETED, post_id, post_id, author_id))
+            if not notified:
+                await publish(session, Event(EventKind.POST_DELETED, post_id, post_id, author_id))
 
         await info.context.db.run(delete, write=True)
         info.context.renew_loaders()
@@ -295,10 +304,12 @@ class ContentMutation:
         now = models.utcnow()
 
         async def insert(session: AsyncSession) -> queries.Record:
+            notified = notifies_in_statement(session)
             row = await queries.insert_comment(
-                session, post_id=post_id, author_id=author_id, body=body, now=now
+                session, post_id=post_id, author_id=author_id, body=body, now=now, notify=notified
             )
-            await publish(session, Event(EventKind.COMMENT_ADDED, post_id, row[0], author_id))
+            if not notified:
+                await publish(session, Event(EventKind.COMMENT_ADDED, post_id, row[0], author_id))
             return row
 
         try:

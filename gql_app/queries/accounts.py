@@ -11,12 +11,14 @@ from sqlalchemy import (
     String,
     bindparam,
     delete,
+    inspect,
     select,
     text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from gql_app.db import Reads, one_of, unique_violation
 from gql_app.db.models import AuthToken, LoginFailure, Post, User, UTCDateTime, login_name
@@ -54,8 +56,14 @@ _user_by_email = select(User).where(login_name(User.email) == login_name(bindpar
 _login_name = select(login_name(bindparam("login", type_=String())))
 
 
+# Every column of a user, in the order of `_USER_KEYS`: a row of them makes a `User` without
+# the ORM's loading (`_detached_user`).
+_USER_ATTRIBUTES = tuple(attribute.class_attribute for attribute in inspect(User).column_attrs)
+_USER_KEYS = tuple(attribute.key for attribute in inspect(User).column_attrs)
+
+
 _user_by_token_hash = (
-    select(User)
+    select(*_USER_ATTRIBUTES)
     .join(AuthToken, AuthToken.user_id == User.id)
     .where(
         AuthToken.token_hash == bindparam("token_hash"),
@@ -195,10 +203,22 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
     return (await session.execute(_user_by_email, {"email": email})).scalar_one_or_none()
 
 
-async def user_by_token_hash(session: AsyncSession, token_hash: str, now: datetime) -> User | None:
-    """The owner of a live (unexpired, unrevoked) token."""
-    result = await session.execute(_user_by_token_hash, {"token_hash": token_hash, "now": now})
-    return result.scalar_one_or_none()
+def _detached_user(row: Sequence[object]) -> User:
+    """The `User` of a row of `_USER_ATTRIBUTES`, detached as if a session had loaded it and
+    let it go: a session it is added to holds it as persistent, unchanged (no statement)."""
+    user = User(**dict(zip(_USER_KEYS, row, strict=True)))
+    make_transient_to_detached(user)
+    return user
+
+
+async def user_by_token_hash(
+    reader: AsyncSession | Reads, token_hash: str, now: datetime
+) -> User | None:
+    """The owner of a live (unexpired, unrevoked) token, detached (`_detached_user`): read
+    by a read unit on the driver, the ORM's loading cost more than the statement."""
+    result = await reader.execute(_user_by_token_hash, {"token_hash": token_hash, "now": now})
+    rows = result.all()
+    return _detached_user(rows[0]) if rows else None
 
 
 async def live_token_hashes(

@@ -15,8 +15,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql_app.core.events import EventKind
 from gql_app.db import foreign_key_violation, violated_foreign_key
 from gql_app.db.models import Comment, Post, User
+from gql_app.queries.events import notifying
 from gql_app.queries.rows import COMMENT_ROW, POST_ROW, Record, execute_core
 
 
@@ -31,7 +33,24 @@ class AuthorMissingError(Exception):
 _user_exists = select(User.id).where(User.id == bindparam("id"))
 
 
-_insert_post = insert(Post).returning(*POST_ROW)
+# The writes that publish an event (`notify=True`) on PostgreSQL NOTIFY in their own
+# statement (`notifying`); elsewhere the caller publishes after them.
+
+
+_insert_post = (
+    insert(Post)
+    .values(
+        author_id=bindparam("author_id"),
+        title=bindparam("title"),
+        body=bindparam("body"),
+        created_at=bindparam("created_at"),
+        updated_at=bindparam("updated_at"),
+    )
+    .returning(*POST_ROW)
+)
+_insert_post_notifying = notifying(
+    _insert_post, EventKind.POST_ADDED, post_id="id", row_id="id", author_id="author_id"
+)
 
 
 _update_post = (
@@ -44,19 +63,41 @@ _update_post = (
     )
     .returning(*POST_ROW)
 )
+_update_post_notifying = notifying(
+    _update_post, EventKind.POST_UPDATED, post_id="id", row_id="id", author_id="author_id"
+)
 
 
 _delete_post = (
     delete(Post)
     .where(Post.id == bindparam("post_id"), Post.author_id == bindparam("author_id"))
-    .returning(Post.id)
+    .returning(Post.id, Post.author_id)
+)
+_delete_post_notifying = notifying(
+    _delete_post, EventKind.POST_DELETED, post_id="id", row_id="id", author_id="author_id"
 )
 
 
 _post_author_id = select(Post.author_id).where(Post.id == bindparam("post_id"))
 
 
-_insert_comment = insert(Comment).returning(*COMMENT_ROW)
+_insert_comment = (
+    insert(Comment)
+    .values(
+        post_id=bindparam("post_id"),
+        author_id=bindparam("author_id"),
+        body=bindparam("body"),
+        created_at=bindparam("created_at"),
+    )
+    .returning(*COMMENT_ROW)
+)
+_insert_comment_notifying = notifying(
+    _insert_comment,
+    EventKind.COMMENT_ADDED,
+    post_id="post_id",
+    row_id="id",
+    author_id="author_id",
+)
 # The name the naming convention gives the foreign key of a comment's author.
 _COMMENT_AUTHOR_KEY = "fk_comments_author_id_users"
 
@@ -71,24 +112,37 @@ _delete_comment = (
 _comment_author_id = select(Comment.author_id).where(Comment.id == bindparam("comment_id"))
 
 
+def _written(row: Record, columns: int) -> Record:
+    """A row a write returned, without the column `notifying` adds to its `columns`."""
+    return row if len(row) == columns else tuple(row)[:columns]
+
+
 async def insert_post(
-    session: AsyncSession, *, author_id: int, title: str, body: str, now: datetime
+    session: AsyncSession,
+    *,
+    author_id: int,
+    title: str,
+    body: str,
+    now: datetime,
+    notify: bool = False,
 ) -> Record:
-    """Insert a post; raises `AuthorMissingError` when the author's account is gone.
+    """Insert a post (and NOTIFY its event if `notify`); raises `AuthorMissingError` when
+    the author's account is gone.
 
     The viewer is looked up before the unit of work: its account can be deleted in between,
     and the foreign key (a post's only one) decides (DESIGN.md contract 5).
     """
     values = {"author_id": author_id, "title": title, "body": body}
+    statement = _insert_post_notifying if notify else _insert_post
     try:
         result = await execute_core(
-            session, _insert_post, values | {"created_at": now, "updated_at": now}
+            session, statement, values | {"created_at": now, "updated_at": now}
         )
     except IntegrityError as exc:
         if not foreign_key_violation(exc):
             raise
         raise AuthorMissingError from None
-    return result.one()
+    return _written(result.one(), len(POST_ROW))
 
 
 async def update_post(
@@ -99,19 +153,29 @@ async def update_post(
     title: str | None,
     body: str | None,
     now: datetime,
+    notify: bool = False,
 ) -> Record | None:
-    """Change the fields given (None keeps one) of a post of `author_id`; None if no such post."""
+    """Change the fields given (None keeps one) of a post of `author_id` (and NOTIFY its
+    event if `notify`); None if no such post (nothing notified)."""
     result = await execute_core(
         session,
-        _update_post,
+        _update_post_notifying if notify else _update_post,
         {"post_id": post_id, "owner_id": author_id, "title": title, "body": body, "now": now},
     )
-    return result.one_or_none()
+    row = result.one_or_none()
+    return _written(row, len(POST_ROW)) if row is not None else None
 
 
-async def delete_post(session: AsyncSession, *, post_id: int, author_id: int) -> bool:
-    """Delete a post of `author_id` and, by cascade, its comments; False if no such post."""
-    result = await execute_core(session, _delete_post, {"post_id": post_id, "author_id": author_id})
+async def delete_post(
+    session: AsyncSession, *, post_id: int, author_id: int, notify: bool = False
+) -> bool:
+    """Delete a post of `author_id` and, by cascade, its comments (and NOTIFY its event if
+    `notify`); False if no such post (nothing notified)."""
+    result = await execute_core(
+        session,
+        _delete_post_notifying if notify else _delete_post,
+        {"post_id": post_id, "author_id": author_id},
+    )
     return result.one_or_none() is not None
 
 
@@ -121,10 +185,17 @@ async def post_author_id(session: AsyncSession, post_id: int) -> int | None:
 
 
 async def insert_comment(
-    session: AsyncSession, *, post_id: int, author_id: int, body: str, now: datetime
+    session: AsyncSession,
+    *,
+    post_id: int,
+    author_id: int,
+    body: str,
+    now: datetime,
+    notify: bool = False,
 ) -> Record:
-    """Insert a comment; raises `PostMissingError` when the post does not exist, or
-    `AuthorMissingError` when the author's account is gone (see `insert_post`).
+    """Insert a comment (and NOTIFY its event if `notify`); raises `PostMissingError` when
+    the post does not exist, or `AuthorMissingError` when the author's account is gone (see
+    `insert_post`).
 
     The foreign keys decide (DESIGN.md contract 5). PostgreSQL names the key that failed
     (its transaction is then aborted, and the caller's unit rolls back). SQLite names none:
@@ -133,8 +204,9 @@ async def insert_comment(
     comment.
     """
     values = {"post_id": post_id, "author_id": author_id, "body": body, "created_at": now}
+    statement = _insert_comment_notifying if notify else _insert_comment
     try:
-        return (await execute_core(session, _insert_comment, values)).one()
+        return _written((await execute_core(session, statement, values)).one(), len(COMMENT_ROW))
     except IntegrityError as exc:
         if not foreign_key_violation(exc):
             raise

@@ -615,6 +615,19 @@ async def test_update_profile_refuses_what_another_user_holds(
     assert (found["username"], found["email"]) == ("alice", "alice@example.com")
 
 
+async def test_a_later_field_of_the_request_sees_the_profile_an_earlier_one_changed(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await signed_up(client)
+    # The second field keeps the username it does not give: the one the first just wrote.
+    both = """mutation {
+      first: updateProfile(input: {username: "alicia"}) { __typename }
+      second: updateProfile(input: {email: "alicia@example.org"}) {
+        ... on UpdateProfileSuccess { user { username email } } } }"""
+    data = await graphql_data(client, both, headers=headers)
+    assert data["second"]["user"] == {"username": "alicia", "email": "alicia@example.org"}
+
+
 async def test_update_profile_explains_invalid_input(client: httpx.AsyncClient) -> None:
     headers = await signed_up(client)
     result = await mutate(client, UPDATE_PROFILE, headers, username="no spaces allowed")
