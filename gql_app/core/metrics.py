@@ -10,11 +10,12 @@ token or a query text.
 A write of prometheus-client's multiprocess value is a locked write to a mapped file; one per
 figure of every request cost more than the 5 % issue 16 allows (bench/RESULTS.md,
 "Observability cost"). So the per-request figures (count, latency, statements, cost, error
-codes, events delivered) are counted in plain Python and added to prometheus-client's values
-by one thread every `FLUSH_SECONDS` and when the process exits; the pools' connections in use
-and overflow are sampled then too. A scrape thus shows every request that ended
-`FLUSH_SECONDS` (plus the flush's own time) before it. The rare figures (waits, timeouts,
-reconnects, sockets opened and closed) are written as they happen.
+codes, events delivered, admission and pool waits) are counted in plain Python and added to
+prometheus-client's values by one thread every `FLUSH_SECONDS` and when the process exits;
+the pools' connections in use and overflow are read then too. A scrape thus shows every
+request that ended `FLUSH_SECONDS` (plus the flush's own time) before it. The rare figures
+(timeouts, reruns, reconnects, password hashes, sockets and subscriptions opened and closed)
+are written as they happen.
 """
 
 from __future__ import annotations
@@ -215,6 +216,22 @@ class _Buckets:
         self.sum = 0.0
 
 
+class _Level:
+    """A gauge's value in plain Python, written at a flush when it changed."""
+
+    __slots__ = ("_child", "_written", "value")
+
+    def __init__(self, child: Any) -> None:
+        self._child = child
+        self.value = 0
+        self._written = 0
+
+    def flush(self) -> None:
+        if self.value != self._written:
+            self._written = self.value
+            self._child.set(self.value)
+
+
 class _Operation:
     """The counted figures of one (operation, type, outcome)."""
 
@@ -226,19 +243,22 @@ class _Operation:
 
 class _PoolFigures:
     """The series of one pool (its label's children, looked up once); its connections in use
-    and overflow read from the pool at each flush, written when they changed."""
+    and overflow read from the pool at each flush, written when they changed; its waits
+    counted (a saturated server waits at most checkouts)."""
 
     def __init__(self, pool: str) -> None:
         self.size = pool_size.labels(pool)
         self.checked_out = pool_checked_out.labels(pool)
         self.overflow = pool_overflow.labels(pool)
-        self.waiting = pool_waiting.labels(pool)
-        self.wait = pool_wait.labels(pool)
+        self.waiting = _Level(pool_waiting.labels(pool))
+        self.wait = _Buckets(pool_wait.labels(pool))
         self.reconnects = reconnects.labels(pool)
         self.usage: Callable[[], tuple[int, int]] | None = None  # the newest pool's
         self._written: tuple[int, int] | None = None
 
     def flush(self) -> None:
+        self.waiting.flush()
+        self.wait.flush()
         usage = None if self.usage is None else self.usage()
         if usage is not None and usage != self._written:
             self._written = usage
@@ -263,6 +283,9 @@ class _Counted:
         self._pending: list[_Pending] = []
         self._requests: list[_Count] = []  # flushed last: a scrape that sees a request sees all
         self.delivered = self._add(_Count(events_delivered))
+        # Under load most requests wait for admission: counted too.
+        self.admission_waiting = self._add(_Level(admission_waiting))
+        self.admission_wait = self._add(_Buckets(admission_wait))
         self._thread: threading.Thread | None = None
 
     def _add(self, pending: _P) -> _P:
@@ -354,10 +377,11 @@ class _Sink:
         statement_timeouts.inc()
 
     def admission_waiting(self, change: int) -> None:
-        admission_waiting.inc(change)
+        _counted.admission_waiting.value += change  # only the event loop changes it
 
     def admission_waited(self, seconds: float) -> None:
-        admission_wait.observe(seconds)
+        with _counted.lock:
+            _counted.admission_wait.observe(seconds)
 
     def password_hashes(self, change: int) -> None:
         password_hashes.inc(change)
@@ -368,10 +392,12 @@ class _Sink:
         figures.usage = usage
 
     def pool_waiting(self, pool: str, change: int) -> None:
-        _counted.pool(pool).waiting.inc(change)
+        _counted.pool(pool).waiting.value += change  # only the event loop changes it
 
     def pool_waited(self, pool: str, seconds: float) -> None:
-        _counted.pool(pool).wait.observe(seconds)
+        figures = _counted.pool(pool)
+        with _counted.lock:
+            figures.wait.observe(seconds)
 
     def reconnect(self, pool: str) -> None:
         _counted.pool(pool).reconnects.inc()

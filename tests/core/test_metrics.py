@@ -63,6 +63,7 @@ def _record(name: str, statements: int, cost: int, codes: list[str] | None) -> R
 def test_a_requests_figures_reach_prometheus_at_a_flush_each_in_its_bucket() -> None:
     labels = {"operation": "Flushed", "type": "query"}
     latency = "gql_app_graphql_request_duration_seconds_bucket"
+    flush()
     errors = _value("gql_app_graphql_errors_total", code="BAD_USER_INPUT")
     RequestMetrics(10)(_record("Flushed", 2, 7, ["BAD_USER_INPUT"]), 0.005)
     flush()
@@ -92,12 +93,15 @@ def test_the_flushing_thread_writes_a_requests_figures_within_its_lag() -> None:
 async def test_a_request_waiting_for_admission_is_counted_while_it_waits() -> None:
     slots = Slots(1)
     await slots.acquire()
+    flush()  # what earlier tests counted, so that `waited` is all of it
     waited = _value("gql_app_admission_wait_seconds_count")
     waiter = asyncio.create_task(slots.acquire())
     await asyncio.sleep(0)
+    flush()  # the waits are counted, and written when the figures flush
     assert _value("gql_app_admission_waiting") == 1
     slots.release()
     await waiter
+    flush()
     assert _value("gql_app_admission_waiting") == 0
     assert _value("gql_app_admission_wait_seconds_count") == waited + 1
 
@@ -188,6 +192,7 @@ async def test_only_a_checkout_that_found_no_idle_connection_is_observed_as_a_wa
 ) -> None:
     engine = create_engine(metered_settings)
     waits = "gql_app_db_pool_wait_seconds_count"
+    flush()
     before = _value(waits, pool="primary")
     try:
         for _ in range(2):  # the first opens the connection, the second finds it idle
@@ -195,4 +200,5 @@ async def test_only_a_checkout_that_found_no_idle_connection_is_observed_as_a_wa
                 await connection.execute(text("SELECT 1"))
     finally:
         await engine.dispose()
+    flush()
     assert _value(waits, pool="primary") == before + 1
