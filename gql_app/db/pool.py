@@ -16,12 +16,12 @@ from gql_app.core import observability
 class MeteredPool(AsyncAdaptedQueuePool):
     """SQLAlchemy's asyncio queue pool, reporting to `observability.metrics_sink`.
 
-    A checkout that finds an idle connection reports only the connections in use; one that
-    finds none is counted as waiting (for a connection to come back, or for a new one to
-    open) until it has one, and its wait is observed. The common checkout thus writes one
-    figure, not three (bench/RESULTS.md, "Observability cost"). `label` is the class's
-    (`metered_pool`): SQLAlchemy makes a pool anew of the same class when the engine is
-    disposed.
+    The connections in use and the overflow are read by the metrics when they flush
+    (`usage`), not written at each checkout and return. A checkout that finds no idle
+    connection is counted as waiting (for a connection to come back, or for a new one to
+    open) until it has one, and its wait is observed; the common checkout reports nothing
+    (bench/RESULTS.md, "Observability cost"). `label` is the class's (`metered_pool`):
+    SQLAlchemy makes a pool anew of the same class when the engine is disposed.
     """
 
     label = "primary"
@@ -30,30 +30,24 @@ class MeteredPool(AsyncAdaptedQueuePool):
         super().__init__(*args, **kwargs)
         sink = observability.metrics_sink
         if sink is not None:
-            sink.pool_started(self.label, self.size())
+            sink.pool_started(self.label, self.size(), self.usage)
+
+    def usage(self) -> tuple[int, int]:
+        """The connections in use and the overflow (negative: fewer than the size are open)."""
+        return self.checkedout(), self.overflow()
 
     def _do_get(self) -> ConnectionPoolEntry:
         sink = observability.metrics_sink
-        if sink is None:
+        if sink is None or not self._pool.empty():
             return super()._do_get()
-        if not self._pool.empty():
+        started = perf_counter()
+        sink.pool_waiting(self.label, 1)
+        try:
             record = super()._do_get()
-        else:
-            started = perf_counter()
-            sink.pool_waiting(self.label, 1)
-            try:
-                record = super()._do_get()
-            finally:
-                sink.pool_waiting(self.label, -1)
-            sink.pool_waited(self.label, perf_counter() - started)
-        sink.pool_state(self.label, self.checkedout(), self.overflow())
+        finally:
+            sink.pool_waiting(self.label, -1)
+        sink.pool_waited(self.label, perf_counter() - started)
         return record
-
-    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
-        super()._do_return_conn(record)
-        sink = observability.metrics_sink
-        if sink is not None:
-            sink.pool_state(self.label, self.checkedout(), self.overflow())
 
     def count_reconnect(self, *_args: object) -> None:
         """The pool's `invalidate` listener: a connection was found broken and is replaced."""

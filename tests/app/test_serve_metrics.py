@@ -15,45 +15,23 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from gql_app.cli import _metrics_directory
 from tests.conftest import BACKENDS
+from tests.support.metrics import Scrape, scrape, scrape_when
 from tests.support.net import free_port
 from tests.support.server import Served, served_database, serving
 
 FEED = "query Feed { posts(first: 2) { edges { node { title } } } }"
 BAD_CURSOR = '{ users(first: 1, after: "bogus") { totalCount } }'
 ANONYMOUS_MUTATION = 'mutation { createPost(input: {title: "t", body: "b"}) { __typename } }'
+REQUESTS = "gql_app_graphql_requests_total"
 SETTINGS = {
     "access_log": "true",
     "log_format": "json",
     "metrics_max_operations": 3,
     "db_echo": "true",  # SQLAlchemy's lines too, in the same format
 }
-
-
-@dataclass
-class Scrape:
-    """The samples of one scrape, by metric sample name and labels."""
-
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples[(name, frozenset(labels.items()))]
-
-    def labels_of(self, name: str, label: str) -> set[str]:
-        return {dict(key)[label] for sample, key in self.samples if sample == name}
-
-
-def scrape(port: int) -> Scrape:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    samples = {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-    return Scrape(samples)
 
 
 @dataclass
@@ -76,7 +54,7 @@ def _send(http: httpx.Client, served: Served, query: str, ids: list[str]) -> htt
 def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """A server with metrics on, sent: Feed three times (the full path, then the fast path),
     B, C, D and E (the cap is 3 names: D and E are `other`), a bad cursor, an unknown field
-    and an anonymous mutation; then scraped."""
+    and an anonymous mutation; then scraped once the worker flushed them all."""
     folder = tmp_path_factory.mktemp("metrics")
     log = folder / "serve.log"
     metrics_port = free_port()
@@ -94,7 +72,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             log,
             ids,
             feed[0]["extensions"]["cost"]["requested"],
-            scrape(metrics_port),
+            scrape_when(metrics_port, lambda metrics: metrics.total(REQUESTS) == len(ids)),
         )
 
 
@@ -192,12 +170,12 @@ def test_two_workers_figures_are_added_up(sqlite_template: Path, tmp_path: Path)
         for _ in range(4):  # a connection each: the workers take turns accepting them
             with httpx.Client() as http:
                 http.post(f"{served.base_url}/graphql", json={"query": FEED}).raise_for_status()
-        metrics = scrape(metrics_port)
+        metrics = scrape_when(metrics_port, lambda metrics: metrics.total(REQUESTS) == 4)
         # A graceful stop: killed, the supervisor would leave its workers running.
         served.process.send_signal(signal.SIGTERM)
         served.process.wait(timeout=60)
     feed = {"operation": "Feed", "type": "query", "outcome": "ok"}
-    assert metrics.value("gql_app_graphql_requests_total", **feed) == 4
+    assert metrics.value(REQUESTS, **feed) == 4
     # each worker's pool of SQLite's 5
     assert metrics.value("gql_app_db_pool_size", pool="primary") == 2 * 5
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from prometheus_client import REGISTRY
@@ -12,10 +13,12 @@ from sqlalchemy.engine import make_url
 
 from gql_app.core.config import Settings, load_settings
 from gql_app.core.errors import QueryTimeout
-from gql_app.core.metrics import OperationNames
+from gql_app.core.metrics import OperationNames, RequestMetrics, flush
+from gql_app.core.observability import RequestRecord
 from gql_app.core.slots import Slots
 from gql_app.db import create_engine
 from gql_app.domain.security import HashQueue
+from tests.support.metrics import WAIT_SECONDS
 from tests.support.postgres import Postgres, execute_sql
 from tests.support.sessions import request_session
 
@@ -48,16 +51,57 @@ def test_an_overlong_operation_name_is_other() -> None:
     assert OperationNames(10).label("A" * 101) == "other"
 
 
+def _record(name: str, statements: int, cost: int, codes: list[str] | None) -> RequestRecord:
+    record = RequestRecord("an id", "POST", "/graphql")
+    record.operation_name, record.operation_type = name, "query"
+    record.statements, record.cost, record.error_codes = statements, cost, codes
+    record.outcome = codes[0] if codes else "ok"
+    return record
+
+
+@pytest.mark.usefixtures("metrics_on")
+def test_a_requests_figures_reach_prometheus_at_a_flush_each_in_its_bucket() -> None:
+    labels = {"operation": "Flushed", "type": "query"}
+    latency = "gql_app_graphql_request_duration_seconds_bucket"
+    flush()
+    errors = _value("gql_app_graphql_errors_total", code="BAD_USER_INPUT")
+    RequestMetrics(10)(_record("Flushed", 2, 7, ["BAD_USER_INPUT"]), 0.005)
+    flush()
+    outcome = {**labels, "outcome": "BAD_USER_INPUT"}
+    assert _value("gql_app_graphql_requests_total", **outcome) == 1
+    assert _value(latency, **outcome, le="0.0025") == 0
+    assert _value(latency, **outcome, le="0.005") == 1  # an upper bound is in its bucket
+    assert _value("gql_app_graphql_request_duration_seconds_sum", **outcome) == 0.005
+    assert _value("gql_app_graphql_statements_bucket", **labels, le="2.0") == 1
+    assert _value("gql_app_graphql_statements_bucket", **labels, le="1.0") == 0
+    assert _value("gql_app_graphql_cost_sum", **labels) == 7
+    assert _value("gql_app_graphql_errors_total", code="BAD_USER_INPUT") == errors + 1
+
+
+@pytest.mark.usefixtures("metrics_on")
+def test_the_flushing_thread_writes_a_requests_figures_within_its_lag() -> None:
+    requests = {"operation": "Threaded", "type": "query", "outcome": "ok"}
+    RequestMetrics(10)(_record("Threaded", 1, 1, None), 0.01)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while _value("gql_app_graphql_requests_total", **requests) == 0:
+        assert time.monotonic() < deadline, "no flush within the lag"
+        time.sleep(0.05)
+    assert _value("gql_app_graphql_request_duration_seconds_count", **requests) == 1
+
+
 @pytest.mark.usefixtures("metrics_on")
 async def test_a_request_waiting_for_admission_is_counted_while_it_waits() -> None:
     slots = Slots(1)
     await slots.acquire()
+    flush()  # what earlier tests counted, so that `waited` is all of it
     waited = _value("gql_app_admission_wait_seconds_count")
     waiter = asyncio.create_task(slots.acquire())
     await asyncio.sleep(0)
+    flush()  # the waits are counted, and written when the figures flush
     assert _value("gql_app_admission_waiting") == 1
     slots.release()
     await waiter
+    flush()
     assert _value("gql_app_admission_waiting") == 0
     assert _value("gql_app_admission_wait_seconds_count") == waited + 1
 
@@ -115,6 +159,7 @@ async def test_a_broken_pooled_connection_is_counted_as_a_reconnect(
             await killer.dispose()
         async with engine.connect() as connection:  # the killed one: pinged, and replaced
             await connection.execute(text("SELECT 1"))
+        flush()  # the connections in use are read from the pool when the figures flush
         assert _value("gql_app_db_pool_checked_out", pool="primary") == 0
     finally:
         await engine.dispose()
@@ -147,6 +192,7 @@ async def test_only_a_checkout_that_found_no_idle_connection_is_observed_as_a_wa
 ) -> None:
     engine = create_engine(metered_settings)
     waits = "gql_app_db_pool_wait_seconds_count"
+    flush()
     before = _value(waits, pool="primary")
     try:
         for _ in range(2):  # the first opens the connection, the second finds it idle
@@ -154,4 +200,5 @@ async def test_only_a_checkout_that_found_no_idle_connection_is_observed_as_a_wa
                 await connection.execute(text("SELECT 1"))
     finally:
         await engine.dispose()
+    flush()
     assert _value(waits, pool="primary") == before + 1

@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from gql_app.core.config import load_settings
+from gql_app.core.metrics import flush
 from gql_app.core.resources import resources_of
 from gql_app.db import APPLICATION_NAME, parse_position, replicas_of
 from tests.support.app import AppWith, StatementLog, graphql, graphql_data, running_app
@@ -94,8 +95,10 @@ async def test_each_pool_reports_its_figures_under_its_own_pool_label(
     async with replicated_app(metrics_port=9, db_pool_size=3, db_replica_pool_size=2) as client:
         await in_rotation(client)
         waits = "gql_app_db_pool_wait_seconds_count"
+        flush()  # waits are counted, and written when the figures flush
         before = _sample(waits, "replica_1") or 0
         await graphql_data(client, USERS)  # a read on the replica, whose pool opens a connection
+        flush()
         assert _sample(waits, "replica_1") == before + 1
         sizes = {
             pool: _sample("gql_app_db_pool_size", pool)

@@ -1,12 +1,13 @@
 """Helpers of the real-time tests: members made straight in the database, a graphql-ws client
-speaking over a real socket to `gql-app serve`, and the GraphQL calls they make."""
+speaking over a real socket to `gql-app serve`, a reader of multipart subscriptions, and the
+GraphQL calls they make."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket as tcp
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +30,8 @@ from tests.support.sessions import request_session
 
 PROTOCOL = "graphql-transport-ws"
 WAIT_SECONDS = 10.0
+MULTIPART = "multipart/mixed;subscriptionSpec=1.0, application/json"
+_BOUNDARY = "\r\n--graphql"
 
 COMMENT_ADDED = (
     "subscription($post: ID!) { commentAdded(postId: $post) "
@@ -245,3 +248,15 @@ async def until_live(
         except TimeoutError:
             continue
     raise AssertionError("the subscription never delivered an event")
+
+
+async def parts(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    """The JSON bodies of a multipart response's parts, as they arrive (heartbeats too)."""
+    buffered = ""
+    async for chunk in response.aiter_text():
+        buffered += chunk
+        *complete, buffered = buffered.split(_BOUNDARY)
+        for part in complete:
+            _, separator, body = part.partition("\r\n\r\n")
+            if separator:
+                yield json.loads(body)

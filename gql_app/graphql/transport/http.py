@@ -55,7 +55,7 @@ from strawberry.types.unset import UNSET
 from gql_app.core.errors import OPERATION_RESOLUTION_FAILURE, PublicError
 from gql_app.graphql.context import Context as OperationContext
 from gql_app.graphql.execution.response_size import stopped_execution
-from gql_app.graphql.transport.multipart import revocable, streaming_context
+from gql_app.graphql.transport.multipart import counted, revocable, streaming_context
 from gql_app.graphql.unreadable import LONE_SURROGATE, has_lone_surrogate, overlong_integer
 
 GRAPHQL_RESPONSE_JSON: Final = "application/graphql-response+json"
@@ -335,9 +335,10 @@ class SpecGraphQLRouter(GraphQLRouter[Context, RootValue]):
         result: SubscriptionExecutionResult,
         transport: HTTPStreamTransport,
     ) -> AsyncTextStream:
-        """Strawberry's stream, ended when its token is revoked (multipart.py)."""
+        """Strawberry's stream, ended when its token is revoked and counted (multipart.py)."""
         watched, transport = revocable(request.scope, result, transport, self.encode_json_string)
-        return super()._stream_result(request, watched, transport)
+        stream = cast(SubscriptionExecutionResult, counted(watched))
+        return super()._stream_result(request, stream, transport)
 
     def wants_stream(self, headers: Mapping[str, str]) -> bool:
         """The client asks for a streaming transport (multipart or server-sent events)."""

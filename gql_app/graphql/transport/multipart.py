@@ -7,6 +7,9 @@ token of a user is watched like a socket (revocation.py): once the token is revo
 `{"payload": null, "errors": [{..., "extensions": {"code": "NOT_AUTHENTICATED"}}]}`, and the
 closing boundary. A token that was not live to begin with made the request anonymous, as
 over HTTP: there is nothing to revoke.
+
+Every multipart subscription counts in the subscription metrics as a socket's does: active
+while it streams, each event it hands to the transport delivered (`counted`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from strawberry.http.streaming import (
 from strawberry.types import SubscriptionExecutionResult
 
 from gql_app.core.errors import PublicError
+from gql_app.core.observability import count_event_delivered, count_subscriptions
 from gql_app.graphql.context import Context
 from gql_app.graphql.transport.revocation import (
     Revocations,
@@ -104,3 +108,17 @@ async def _watched(
             yield item
     finally:
         await aclose(source)
+
+
+async def counted(result: SubscriptionExecutionResult) -> AsyncGenerator[Any, None]:
+    """`result`, an active subscription while it streams; each event (a result with data,
+    not an error alone) delivered once the transport took it and asks for the next."""
+    count_subscriptions(1)
+    try:
+        async for item in result:
+            yield item
+            if getattr(item, "data", None) is not None:
+                count_event_delivered()
+    finally:
+        count_subscriptions(-1)
+        await aclose(result)

@@ -8,6 +8,7 @@ fan-out) both names are the same server.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from strawberry.schema.schema import Schema as StrawberrySchema
 
 from gql_app.core.config import load_settings
 from gql_app.db import migrate
+from tests.support.net import free_port
 from tests.support.postgres import PostgresCluster, execute_sql, run_async_blocking
 from tests.support.server import Served, served_database, serving
 
@@ -40,6 +42,22 @@ class Live:
     url: str
     subscribed: Served
     writer: Served
+
+
+@dataclass(frozen=True)
+class Metered:
+    base_url: str
+    url: str  # its database
+
+
+@pytest.fixture
+def metered(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[Metered, int]]:
+    """A server with metrics on (SQLite: one process, the in-process fan-out), its metrics port."""
+    shutil.copyfile(sqlite_template, tmp_path / "test.db")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    port = free_port()
+    with serving(url, tmp_path / "serve.log", metrics_port=port, **REALTIME_SETTINGS) as served:
+        yield Metered(served.base_url, url), port
 
 
 @pytest.fixture(scope="package", params=["sqlite", "postgresql"])

@@ -4,10 +4,7 @@ Apollo Client's HttpLink speaks), on real servers and both databases, read with 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 
@@ -16,26 +13,13 @@ from tests.support.realtime import (
     ADD_COMMENT,
     COMMENT_ADDED,
     DELETE_POST,
+    MULTIPART,
     WAIT_SECONDS,
     call,
     make_member,
     new_post,
+    parts,
 )
-
-MULTIPART = "multipart/mixed;subscriptionSpec=1.0, application/json"
-BOUNDARY = "\r\n--graphql"
-
-
-async def parts(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    """The JSON bodies of the multipart response's parts, as they arrive (heartbeats too)."""
-    buffered = ""
-    async for chunk in response.aiter_text():
-        buffered += chunk
-        *complete, buffered = buffered.split(BOUNDARY)
-        for part in complete:
-            _, separator, body = part.partition("\r\n\r\n")
-            if separator:
-                yield json.loads(body)
 
 
 async def test_a_multipart_subscription_streams_comments_and_ends_with_its_post(
