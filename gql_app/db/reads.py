@@ -242,9 +242,14 @@ def _observed(engine: Engine) -> bool:
         return True
     dispatch = engine.dispatch
     tracers = observability.statement_tracers
-    return any(
-        fn not in _OUR_LISTENERS and fn not in tracers for fn in dispatch.before_cursor_execute
-    ) or any(fn not in tracers for fn in dispatch.after_cursor_execute)
+    # Loops, not `any` over generators: this runs once per read unit.
+    for fn in dispatch.before_cursor_execute:
+        if fn not in _OUR_LISTENERS and fn not in tracers:
+            return True
+    for fn in dispatch.after_cursor_execute:  # noqa: SIM110 - see above
+        if fn not in tracers:
+            return True
+    return False
 
 
 # Listeners of ours that the driver-level reads do without: they refuse writes (`_Plan.of`)
