@@ -9,10 +9,10 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Iterator,
 )
-from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, TypeVar, cast
+from contextlib import AbstractContextManager, asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal, TypeVar, cast
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -66,19 +66,30 @@ async def _once_more_if_stale(attempt: Callable[[], Awaitable[T]], what: str) ->
     return await attempt()
 
 
-@contextmanager
-def _public_database_errors() -> Iterator[None]:
+class _PublicDatabaseErrors:
     """A failure of the database rather than of the request leaves as the `PublicError` of
-    `public_database_error`; other errors leave as they are."""
-    try:
-        yield
-    except Exception as exc:
+    `public_database_error`; other errors leave as they are. A class, not a generator: one
+    is entered per unit of work (bench/RESULTS.md, "Per-request overhead (issue 13, round 2)")."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, _type: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> Literal[False]:
+        if not isinstance(exc, Exception):
+            return False
         public = public_database_error(exc)
         if public is None:
-            raise
+            return False
         if isinstance(public, QueryTimeout):
             count_statement_timeout()
         raise public from exc
+
+
+_public_database_errors = _PublicDatabaseErrors()
 
 
 class _Session(AsyncSession):
@@ -112,6 +123,38 @@ def _readers(engine: AsyncEngine) -> AsyncEngine:
 
 class SessionClosedError(RuntimeError):
     """A unit of work began after its request's session was closed."""
+
+
+class _Turn:
+    """`RequestSession._turn`'s context manager. A class, not an async generator: one is
+    entered per unit of work, and an async generator costs the loop's first-iteration hook
+    and a weak set."""
+
+    __slots__ = ("_lock", "_session", "_span")
+    _span: AbstractContextManager[object]
+
+    def __init__(self, session: RequestSession) -> None:
+        self._session = session
+        self._lock = session._lock
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+        try:
+            if self._session._closed:
+                raise SessionClosedError("the request is over: its session is closed")
+            self._span = unit_of_work_span()
+            self._span.__enter__()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        try:
+            return self._span.__exit__(kind, exc, tb)
+        finally:
+            self._lock.release()
 
 
 class RequestSession:
@@ -163,7 +206,7 @@ class RequestSession:
         if not self._wrote or replicas is None:
             return None
         async with self._turn():
-            with _public_database_errors():
+            with _public_database_errors:
                 return await replicas.commit_position()
 
     @asynccontextmanager
@@ -190,7 +233,7 @@ class RequestSession:
             session = self._session
             if write:
                 self.use_primary()
-            with _public_database_errors():
+            with _public_database_errors:
                 try:
                     await session.begin()
                     if self._adopted:
@@ -249,7 +292,7 @@ class RequestSession:
         whatever the session's other reads do.
         """
         async with self._turn():
-            with _public_database_errors():
+            with _public_database_errors:
                 replicas = None if primary else self._replicas
                 if replicas is not None and (replica := replicas.pick(self._after)) is not None:
                     try:
@@ -328,15 +371,10 @@ class RequestSession:
         self._adopted.append(instance)
         return instance
 
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
+    def _turn(self) -> _Turn:
         """The session's lock, held by one unit of work; refused once the session is closed.
         The unit's span (tracing on) covers its wait for a connection and its statements."""
-        async with self._lock:
-            if self._closed:
-                raise SessionClosedError("the request is over: its session is closed")
-            with unit_of_work_span():
-                yield
+        return _Turn(self)
 
     async def close(self) -> None:
         """End the request's database use, once the unit of work in progress (if any) ends.

@@ -17,8 +17,14 @@ MAX_ID_LENGTH = 256
 MAX_PK = 2**63 - 1
 
 
+# What `base64.urlsafe_b64encode` does, in one call rather than three: an id is encoded for
+# every object of a response (bench/RESULTS.md, "Per-request overhead (issue 13, round 2)").
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def encode_global_id(type_name: str, pk: int) -> str:
-    return base64.urlsafe_b64encode(f"{type_name}:{pk}".encode()).decode()
+    raw = f"{type_name}:{pk}".encode()
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).decode()
 
 
 def decode_global_id(global_id: str) -> tuple[str, int]:

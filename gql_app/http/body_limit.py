@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.core.errors import error_body
 from gql_app.http.headers import header
+from gql_app.http.messages import replay_of
 
 CODE = "REQUEST_TOO_LARGE"
 logger = logging.getLogger(__name__)
@@ -47,11 +48,8 @@ class BodySizeLimitMiddleware:
                 return
             if not message.get("more_body", False):
                 break
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+        # The app downstream reads the body from the replay (gql_app/http/messages.py).
+        await self.app(scope, replay_of(messages, receive), send)
 
     async def _refuse(self, send: Send) -> None:
         message = f"The request body is larger than MAX_REQUEST_BYTES={self.max_bytes} bytes."

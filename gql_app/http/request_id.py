@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gql_app.core.observability import Observer, begin_request
@@ -40,6 +39,23 @@ def fresh_id() -> str:
     return f"{random.getrandbits(128):032x}"
 
 
+def with_request_id(
+    headers: Iterable[tuple[bytes, bytes]], request_id: bytes
+) -> list[tuple[bytes, bytes]]:
+    """`headers` with `X-Request-ID: request_id`, in place of the first it has and without
+    the others, as Starlette's `MutableHeaders` sets it (without an object per response)."""
+    given = list(headers)
+    for first, (key, _) in enumerate(given):
+        if key == _HEADER_KEY:
+            return [
+                (key, request_id) if index == first else (key, value)
+                for index, (key, value) in enumerate(given)
+                if index == first or key != _HEADER_KEY
+            ]
+    given.append((_HEADER_KEY, request_id))
+    return given
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp, *, observer: Observer) -> None:
         self.app = app
@@ -52,6 +68,7 @@ class RequestIdMiddleware:
         given = header(scope, _HEADER_KEY)
         request_id = given if given and _SANE.fullmatch(given) else fresh_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        encoded = request_id.encode("latin-1")
         record = begin_request(request_id, scope.get("method", "WEBSOCKET"), scope["path"])
         status = 500 if scope["type"] == "http" else 101  # 500: what uvicorn answers a raise
 
@@ -59,8 +76,7 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                MutableHeaders(scope=message)[HEADER] = request_id
+                message["headers"] = with_request_id(message.get("headers", ()), encoded)
             await send(message)
 
         try:

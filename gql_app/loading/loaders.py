@@ -30,6 +30,12 @@ KeyT = TypeVar("KeyT")
 LoaderT = TypeVar("LoaderT")
 
 
+# The optional columns of each table's rows: found once, not per request.
+_USER_OPTIONAL = queries.optional_of(queries.USER_ROW)
+_POST_OPTIONAL = queries.optional_of(queries.POST_ROW)
+_COMMENT_OPTIONAL = queries.optional_of(queries.COMMENT_ROW)
+
+
 class _made_once(Generic[LoaderT]):
     """`functools.cached_property` without its lock (Python 3.11 takes one per first get)."""
 
@@ -108,17 +114,17 @@ class Loaders:
     @_made_once
     def users(self) -> Projections:
         make = partial(self._make.by_id, queries.users_by_ids)
-        return Projections(make, queries.optional_of(queries.USER_ROW))
+        return Projections(make, _USER_OPTIONAL)
 
     @_made_once
     def posts(self) -> Projections:
         make = partial(self._make.by_id, queries.posts_by_ids)
-        return Projections(make, queries.optional_of(queries.POST_ROW))
+        return Projections(make, _POST_OPTIONAL)
 
     @_made_once
     def comments(self) -> Projections:
         make = partial(self._make.by_id, queries.comments_by_ids)
-        return Projections(make, queries.optional_of(queries.COMMENT_ROW))
+        return Projections(make, _COMMENT_OPTIONAL)
 
     @_made_once
     def pages(self) -> Mapping[ProjectedRelation, DataLoader[RelatedKey, list[Record]]]:

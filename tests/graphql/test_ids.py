@@ -22,6 +22,13 @@ def test_decoding_an_encoded_id_gives_back_its_type_and_key(type_name: str, pk: 
     assert decode_global_id(encode_global_id(type_name, pk)) == (type_name, pk)
 
 
+@pytest.mark.parametrize("type_name", ["Comment", "~~~", "???"])  # base64: `+`, `/`
+@pytest.mark.parametrize("pk", [1, 63, 12345, MAX_PK])
+def test_a_global_id_is_the_urlsafe_base64_of_type_and_key(type_name: str, pk: int) -> None:
+    # Ids clients hold must not change spelling: `-` and `_` where base64 has `+` and `/`.
+    assert encode_global_id(type_name, pk) == _raw(f"{type_name}:{pk}")
+
+
 POST_10 = encode_global_id("Post", 10)  # "UG9zdDoxMA==": padded
 
 

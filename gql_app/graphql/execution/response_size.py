@@ -48,7 +48,11 @@ class ResponseBudget:
 
     def spend(self, value: Any) -> None:
         """Count a leaf; raises `ResponseTooLarge` once the response is over the limit."""
-        self.remaining -= json_size(value)
+        # A short string, most leaves, bounded here: this runs for every leaf of a response.
+        if type(value) is str and len(value) < _SHORT:
+            self.remaining -= 6 * len(value) + 2
+        else:
+            self.remaining -= json_size(value)
         if self.remaining < 0:
             raise ResponseTooLarge
 

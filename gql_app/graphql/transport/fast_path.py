@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 from graphql import OperationType, execute, get_operation_ast
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql_app.core.config import Settings
 from gql_app.core.lru import LRU
@@ -55,7 +55,7 @@ from gql_app.graphql.transport.http import (
     negotiate_media_type,
 )
 from gql_app.http.headers import header
-from gql_app.http.messages import receive_body
+from gql_app.http.messages import Replay, received
 from gql_app.http.request_id import request_id_of
 
 logger = logging.getLogger(__name__)
@@ -99,14 +99,10 @@ class FastQueryPath:
         if not response_type:
             await self.app(scope, receive, send)
             return
-        messages, body = await receive_body(receive)
-        response = await self._serve(scope, body)
+        request = await received(receive)
+        response = await self._serve(scope, request)
         if response is None:
-
-            async def replay() -> Message:
-                return messages.pop(0) if messages else await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, request, send)
             return
         await send(
             {
@@ -135,12 +131,14 @@ class FastQueryPath:
             self._response_types.put(key, found)
         return found
 
-    async def _serve(self, scope: Scope, body: bytes) -> Answer | None:
+    async def _serve(self, scope: Scope, request: Replay) -> Answer | None:
         """The response body, or None: the full path answers."""
-        try:
-            parameters = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
+        parameters = request.parameters  # what the persisted documents' middleware parsed
+        if parameters is None:
+            try:
+                parameters = orjson.loads(request.body)
+            except orjson.JSONDecodeError:
+                return None
         if type(parameters) is not dict:
             return None
         query = parameters.get("query")

@@ -32,7 +32,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gql_app import queries
 from gql_app.core.config import PersistedQueries, Settings
@@ -43,7 +43,7 @@ from gql_app.db import describe_error, public_database_error
 from gql_app.graphql.manifests import document_hash
 from gql_app.graphql.transport.http import JSON, content_type
 from gql_app.http.headers import header
-from gql_app.http.messages import receive_body
+from gql_app.http.messages import received
 
 logger = logging.getLogger(__name__)
 
@@ -83,18 +83,18 @@ def _persisted_hash(extension: object) -> str:
     return found
 
 
-def _json(raw: bytes | str) -> object:
-    """Parsed JSON, or None. orjson refuses some JSON the router's parser reads (NaN, lone
-    surrogate escapes): those are read as the router reads them, so that nothing it would
-    run escapes the checks here."""
+def _json(raw: bytes | str) -> tuple[object, bool]:
+    """Parsed JSON (None if it is not), and whether orjson parsed it. orjson refuses some
+    JSON the router's parser reads (NaN, lone surrogate escapes): those are read as the
+    router reads them, so that nothing it would run escapes the checks here."""
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw), True
     except orjson.JSONDecodeError:
         pass
     try:
-        return json.loads(raw)
+        return json.loads(raw), False
     except ValueError:
-        return None  # the router reports it
+        return None, False  # the router reports it
 
 
 def _without_persisted_query(parameters: dict[str, Any]) -> None:
@@ -141,7 +141,7 @@ class PersistedDocuments:
         parameters: dict[str, Any] = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
         decoded = dict(parameters)
         if "extensions" in parameters:  # as the router reads it: JSON text in a query string
-            decoded["extensions"] = _json(parameters["extensions"])
+            decoded["extensions"], _ = _json(parameters["extensions"])
         try:
             resolved = await self._resolve(scope, decoded)
         except _Refusal as refusal:
@@ -154,10 +154,11 @@ class PersistedDocuments:
         await self.app(scope, receive, send)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        messages, body = await receive_body(receive)
+        request = await received(receive)
+        body = request.body
         # Other media types go on untouched: the router refuses them (415).
         if self._concerns(body) and content_type(header(scope, b"content-type"))[0] == JSON:
-            parameters = _json(body)
+            parameters, strict = _json(body)
             try:
                 if isinstance(parameters, list):  # a batch: each operation on its own
                     resolved = [await self._resolve(scope, item) or item for item in parameters]
@@ -169,12 +170,12 @@ class PersistedDocuments:
                 await _refuse(send, refusal)
                 return
             if replacement is not None:
-                messages = [{"type": "http.request", "body": orjson.dumps(replacement)}]
-
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+                # Handed on parsed, as the fast path would parse the new body, when orjson
+                # read the old one: JSON it reads, it writes back as it was.
+                request = request.replaced(
+                    orjson.dumps(replacement), replacement if strict else None
+                )
+        await self.app(scope, request, send)
 
     async def _resolve(self, scope: Scope, parameters: object) -> dict[str, Any] | None:
         """The request's parameters with the text of the document it names, or None when
