@@ -17,14 +17,17 @@ from tests.support.app import MakeUser
 ROWS = Rows(user_ids=(1, 2, 3), usernames=(), post_ids=())
 
 
-async def test_measuring_counts_every_request_and_its_python_calls(
-    app_client: tuple[FastAPI, httpx.AsyncClient], db: RequestSession
-) -> None:
+@pytest.fixture
+async def seeded(app_client: tuple[FastAPI, httpx.AsyncClient], db: RequestSession) -> FastAPI:
+    """The app, over a database holding the users `ROWS` names."""
     async with db.transaction(write=True) as session:
         await seed(session, users=3, posts_per_user=1, comments_per_post=1)
-    app, _ = app_client
+    return app_client[0]
+
+
+async def test_measuring_counts_every_request_and_its_python_calls(seeded: FastAPI) -> None:
     bodies = BY_NAME["tiny"].requests(6, ROWS, [])
-    measured = await measure(app, bodies, concurrency=2)
+    measured = await measure(seeded, bodies, concurrency=2)
     assert measured.requests == 6
     assert measured.calls > 100
     assert measured.cpu_ms > 0
@@ -49,13 +52,10 @@ async def test_a_request_with_a_token_is_driven_signed_in(
 
 
 async def test_with_observability_off_no_call_is_opentelemetrys_or_prometheus_clients(
-    app_client: tuple[FastAPI, httpx.AsyncClient], db: RequestSession
+    seeded: FastAPI,
 ) -> None:
-    async with db.transaction(write=True) as session:
-        await seed(session, users=3, posts_per_user=1, comments_per_post=1)
-    app, _ = app_client
     bodies = BY_NAME["tiny"].requests(10, ROWS, [])
-    measured = await measure(app, bodies, concurrency=1)
+    measured = await measure(seeded, bodies, concurrency=1)
     assert measured.calls > 100
     assert measured.library_calls == 0
     assert measured.observability_calls > 0  # the hooks, each one comparison
