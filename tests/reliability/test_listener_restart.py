@@ -6,11 +6,14 @@ close no connection of the app is left busy or idle in transaction."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from tests.reliability.conftest import assert_no_leaks, settled_connections
+from tests.support.app import AuthUser
 from tests.support.net import SilencingProxy
 from tests.support.postgres import PostgresCluster, execute_sql
 from tests.support.realtime import (
@@ -31,23 +34,36 @@ _TERMINATE_LISTENER = (
 )
 
 
+async def _event_after(
+    base_url: str, author: AuthUser, disrupt: Callable[[], Awaitable[object]]
+) -> dict[str, Any]:
+    """Subscribe to a new post's comments, see the subscription live, `disrupt()` the
+    listener, and return the first event delivered after it (the socket then closed)."""
+    post = await new_post(base_url, author)
+    socket = await connected(base_url)
+    await subscribe(socket, "1", COMMENT_ADDED, post=post)
+
+    async def probe(attempt: int) -> None:
+        await call(base_url, ADD_COMMENT, author, post=post, body=f"probe {attempt}")
+
+    await until_live(socket, probe)
+    await disrupt()
+    after = await until_live(socket, probe)
+    await socket.close()
+    return after
+
+
 async def test_a_subscription_receives_events_again_after_postgres_restarts(
     reliability_url: str, own_postgres: PostgresCluster, tmp_path: Path
 ) -> None:
     author = await make_member(reliability_url, "restarted")
     with serving(reliability_url, tmp_path / "serve.log", db_pool_size=2) as served:
-        post = await new_post(served.base_url, author)
-        socket = await connected(served.base_url)
-        await subscribe(socket, "1", COMMENT_ADDED, post=post)
 
-        async def probe(attempt: int) -> None:
-            await call(served.base_url, ADD_COMMENT, author, post=post, body=f"probe {attempt}")
+        async def restart() -> None:
+            await asyncio.to_thread(own_postgres.stop)
+            await asyncio.to_thread(own_postgres.start)
 
-        await until_live(socket, probe)
-        await asyncio.to_thread(own_postgres.stop)
-        await asyncio.to_thread(own_postgres.start)
-        after = await until_live(socket, probe)
-        await socket.close()
+        after = await _event_after(served.base_url, author, restart)
         states = await settled_connections(reliability_url, limit=3)
     assert after["payload"]["data"]["commentAdded"]["body"].startswith("probe")
     assert_no_leaks(states, limit=3)
@@ -58,17 +74,9 @@ async def test_a_subscription_receives_events_again_after_the_listeners_backend_
 ) -> None:
     author = await make_member(reliability_url, "terminated")
     with serving(reliability_url, tmp_path / "serve.log", db_pool_size=2) as served:
-        post = await new_post(served.base_url, author)
-        socket = await connected(served.base_url)
-        await subscribe(socket, "1", COMMENT_ADDED, post=post)
-
-        async def probe(attempt: int) -> None:
-            await call(served.base_url, ADD_COMMENT, author, post=post, body=f"probe {attempt}")
-
-        await until_live(socket, probe)
-        await execute_sql(reliability_url, _TERMINATE_LISTENER)
-        after = await until_live(socket, probe)
-        await socket.close()
+        after = await _event_after(
+            served.base_url, author, lambda: execute_sql(reliability_url, _TERMINATE_LISTENER)
+        )
     assert after["payload"]["data"]["commentAdded"]["body"].startswith("probe")
 
 
@@ -85,16 +93,9 @@ async def test_a_listen_connection_dropped_without_a_packet_is_pinged_and_replac
             listen_database_url=listen_url,
             listen_ping_seconds=0.5,
         ) as served:
-            post = await new_post(served.base_url, author)
-            socket = await connected(served.base_url)
-            await subscribe(socket, "1", COMMENT_ADDED, post=post)
 
-            async def probe(attempt: int) -> None:
-                body = f"probe {attempt}"
-                await call(served.base_url, ADD_COMMENT, author, post=post, body=body)
+            async def silence() -> None:
+                proxy.silence()
 
-            await until_live(socket, probe)
-            proxy.silence()
-            after = await until_live(socket, probe)
-            await socket.close()
+            after = await _event_after(served.base_url, author, silence)
     assert after["payload"]["data"]["commentAdded"]["body"].startswith("probe")
